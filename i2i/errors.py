@@ -1,0 +1,32 @@
+"""Error types whose message is meant to be shown to a user as one line.
+
+Tools catch :class:`I2IError` at the top level, print ``error: <message>`` and exit
+with a non-zero status; ``--debug`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+
+class I2IError(Exception):
+    """Base class for user-facing errors (bad config, bad data, bad checkpoint)."""
+
+
+class ConfigError(I2IError, ValueError):
+    """A config key is unknown, has the wrong type, or names something that does not exist."""
+
+    def __init__(self, message: str, key: str | None = None):
+        self.key = key
+        super().__init__(f"{key}: {message}" if key else message)
+
+    def at(self, prefix: str) -> "ConfigError":
+        """The same error re-anchored under ``prefix`` (``model.generator`` + ``z_dim``)."""
+        key = f"{prefix}.{self.key}" if self.key else prefix
+        msg = str(self)[len(self.key) + 2:] if self.key else str(self)
+        return ConfigError(msg, key)
+
+
+class DataError(I2IError):
+    """A data file is missing, corrupt or not in the expected format. Names the file."""
+
+
+class CheckpointError(I2IError):
+    """A checkpoint or export is missing, incomplete, incompatible or unsafe."""
