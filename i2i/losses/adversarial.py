@@ -1,0 +1,178 @@
+"""GAN objectives on logits, and the λ-weighted adversarial wrapper.
+
+Every objective is written on the discriminator's raw output ``l`` (a logit for the
+sigmoid-based games, a score otherwise) and is numerically stable there:
+``-log σ(l) = softplus(-l)`` and ``-log(1-σ(l)) = softplus(l)``.
+
+================== ================================== =====================================
+objective          discriminator loss                  generator loss
+================== ================================== =====================================
+minimax            softplus(-l_r) + softplus(l_f)      -softplus(l_f) = log(1-D(G(z)))  [1]
+non_saturating     softplus(-l_r) + softplus(l_f)      softplus(-l_f) = -log D(G(z))    [1]
+maximum_likelihood softplus(-l_r) + softplus(l_f)      -exp(l_f)/2 = -exp(σ⁻¹(D(G(z))))/2 [2]
+least_squares      ½(l_r-1)² + ½ l_f²                  ½(l_f-1)²                        [3]
+hinge              relu(1-l_r) + relu(1+l_f)           -l_f                             [4]
+wgan_gp            l_f - l_r  (+ λ_gp·GP)              -l_f                             [5]
+================== ================================== =====================================
+
+[1] Goodfellow et al., "Generative Adversarial Nets", 2014, eq. 1 and §3.
+[2] Goodfellow, "NIPS 2016 Tutorial: Generative Adversarial Networks", §3.2.3, eq. 10.
+[3] Mao et al., "Least Squares Generative Adversarial Networks", 2017, eq. 9 (a=0, b=c=1).
+[4] Lim & Ye, "Geometric GAN", 2017; Miyato et al. 2018.
+[5] Gulrajani et al., "Improved Training of Wasserstein GANs", 2017, Algorithm 1:
+    GP = (‖∇_x̂ D(x̂)‖₂ - 1)² at x̂ = εx + (1-ε)x̃, ε ~ U[0, 1].
+
+Terms are means over every element of the logits (a PatchGAN's map counts each patch).
+The maximum-likelihood generator loss clamps the logit at 30 before ``exp`` so that it
+stays finite (exp(30) ≈ 1e13); below that clamp it is exact.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..registry import GAN_OBJECTIVES, LOSSES
+
+
+def _bce_real(logits: Tensor, target: float = 1.0) -> Tensor:
+    """-[t log σ(l) + (1-t) log(1-σ(l))], mean. ``target < 1`` = one-sided label smoothing."""
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+class GANObjective:
+    """A pair of losses on D's outputs. ``sigmoid``: outputs are logits of P(real)."""
+
+    sigmoid: ClassVar[bool] = True
+
+    def d_loss(self, real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
+        return _bce_real(real, real_target) + F.softplus(fake).mean()
+
+    def g_loss(self, fake: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+@GAN_OBJECTIVES.register("minimax")
+class Minimax(GANObjective):
+    """The original saturating game: G minimises log(1 - D(G(z)))."""
+
+    def g_loss(self, fake: Tensor) -> Tensor:
+        return -F.softplus(fake).mean()
+
+
+@GAN_OBJECTIVES.register("non_saturating")
+@GAN_OBJECTIVES.register("vanilla")  # pix2pix/CycleGAN's name for the same game
+class NonSaturating(GANObjective):
+    """G maximises log D(G(z)): the heuristic of Goodfellow et al. §3."""
+
+    def g_loss(self, fake: Tensor) -> Tensor:
+        return F.softplus(-fake).mean()
+
+
+@GAN_OBJECTIVES.register("maximum_likelihood")
+class MaximumLikelihood(GANObjective):
+    """G minimises -exp(σ⁻¹(D(G(z))))/2; with an optimal D this is maximum likelihood."""
+
+    def g_loss(self, fake: Tensor) -> Tensor:
+        return -0.5 * torch.exp(fake.float().clamp(max=30.0)).mean()
+
+
+@GAN_OBJECTIVES.register("least_squares")
+@GAN_OBJECTIVES.register("lsgan")
+class LeastSquares(GANObjective):
+    sigmoid = False
+
+    def d_loss(self, real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
+        return 0.5 * ((real - real_target) ** 2).mean() + 0.5 * (fake**2).mean()
+
+    def g_loss(self, fake: Tensor) -> Tensor:
+        return 0.5 * ((fake - 1.0) ** 2).mean()
+
+
+@GAN_OBJECTIVES.register("hinge")
+class Hinge(GANObjective):
+    sigmoid = False
+
+    def d_loss(self, real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
+        return F.relu(real_target - real).mean() + F.relu(1.0 + fake).mean()
+
+    def g_loss(self, fake: Tensor) -> Tensor:
+        return -fake.mean()
+
+
+@GAN_OBJECTIVES.register("wgan_gp")
+class WassersteinGP(GANObjective):
+    sigmoid = False
+
+    def d_loss(self, real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
+        return fake.mean() - real.mean()
+
+    def g_loss(self, fake: Tensor) -> Tensor:
+        return -fake.mean()
+
+
+def gradient_penalty(d_fn: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+    """WGAN-GP's (‖∇D(x̂)‖₂ - 1)², mean over the batch, at random interpolates x̂ (N, ...)."""
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    out = d_fn(x_hat)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    norm = grad.flatten(1).norm(2, dim=1)
+    return ((norm - 1.0) ** 2).mean()
+
+
+@LOSSES.register("adversarial")
+class AdversarialLoss(nn.Module):
+    """λ-weighted adversarial term over a pluggable GAN objective.
+
+    Args:
+        objective: a name in ``GAN_OBJECTIVES`` (``minimax``, ``non_saturating``,
+            ``maximum_likelihood``, ``least_squares``, ``hinge``, ``wgan_gp``).
+        weight: λ applied to the generator's adversarial term (SRGAN: 1e-3).
+        d_weight: factor on the discriminator loss (pix2pix halves it: 0.5).
+        gp_weight: λ_gp for ``wgan_gp`` (Gulrajani et al.: 10).
+        real_label: target for real samples in the sigmoid games (<1 = one-sided smoothing).
+    """
+
+    def __init__(self, objective: str = "non_saturating", weight: float = 1.0, d_weight: float = 1.0,
+                 gp_weight: float = 10.0, real_label: float = 1.0):
+        super().__init__()
+        self.name = objective
+        self.objective: GANObjective = GAN_OBJECTIVES.get(objective, "objective")()
+        self.weight = float(weight)
+        self.d_weight = float(d_weight)
+        self.gp_weight = float(gp_weight)
+        self.real_label = float(real_label)
+
+    @property
+    def needs_penalty(self) -> bool:
+        return isinstance(self.objective, WassersteinGP) and self.gp_weight > 0
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """Discriminator loss on D(x) and D(G(z)) outputs (fakes must be detached by the caller)."""
+        return self.d_weight * self.objective.d_loss(real_logits.float(), fake_logits.float(), self.real_label)
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        """λ · generator loss on D(G(z))."""
+        return self.weight * self.objective.g_loss(fake_logits.float())
+
+    def penalty(self, d_fn: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+        """λ_gp · GP for WGAN-GP (×d_weight); zero for the other objectives."""
+        if not self.needs_penalty:
+            return real.new_zeros(())
+        return self.d_weight * self.gp_weight * gradient_penalty(d_fn, real, fake)
+
+    @torch.no_grad()
+    def score(self, logits: Tensor) -> Tensor:
+        """Mean D output to log: P(real) for the sigmoid games, the raw score otherwise."""
+        logits = logits.detach().float()
+        return (torch.sigmoid(logits) if self.objective.sigmoid else logits).mean()
+
+    def forward(self, fake_logits: Tensor) -> Tensor:  # the generator's term, for uniformity
+        return self.g_loss(fake_logits)
+
+    def extra_repr(self) -> str:
+        return f"objective={self.name}, weight={self.weight}, d_weight={self.d_weight}"
