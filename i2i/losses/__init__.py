@@ -1,1 +1,2 @@
-from . import adversarial  # noqa: F401  (registers GAN objectives and the wrapper)
+"""Losses; importing a module registers its classes."""
+from . import adversarial, classification  # noqa: F401

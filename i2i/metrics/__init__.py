@@ -1,0 +1,1 @@
+"""Metrics (tensors in, accumulate, gather under multi-process evaluation)."""

@@ -1,0 +1,2 @@
+"""Recipes; importing a module registers its classes."""
+from . import digits  # noqa: F401

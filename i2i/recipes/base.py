@@ -56,6 +56,14 @@ class Recipe(nn.Module):
         super().__init__()
         self.losses = nn.ModuleDict(losses)
 
+    def setup(self, models: dict[str, nn.Module], train_dataset: Any | None = None) -> None:
+        """Called once with the bare (unwrapped) models before training or evaluation.
+
+        Recipes read architecture facts here (``z_dim``, ``num_classes``, the U-Net's size
+        multiple) because DDP wrappers hide module attributes. ``train_dataset`` is given
+        to recipes whose evaluation needs the training split (e.g. the digit classifier).
+        """
+
     # --- training -------------------------------------------------------------------
     def forward(self, G: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:  # type: ignore[override]
         """Run the generator on a batch; returns what d_loss/g_loss need (e.g. ``fake``)."""
@@ -66,9 +74,6 @@ class Recipe(nn.Module):
 
     def g_loss(self, D: nn.Module | None, batch: Batch, out: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Logs]:
         raise NotImplementedError
-
-    def d_penalty_inputs(self) -> bool:
-        return False
 
     # --- monitoring -----------------------------------------------------------------
     @torch.no_grad()

@@ -1,0 +1,33 @@
+"""What every tool shares: one-line errors, exit codes, ``--debug``."""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from .errors import I2IError
+
+EXIT_USER_ERROR = 2
+EXIT_FAILURE = 1
+
+
+def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
+    """Run ``main``; user errors print ``error: <one line>`` (traceback only with --debug)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("I2I_DEBUG") == "1"
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except I2IError as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as e:  # noqa: BLE001  (a bug or an environment problem: still one line)
+        if debug:
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"error: {type(e).__name__}: {msg} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAILURE

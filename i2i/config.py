@@ -1,0 +1,282 @@
+"""Typed run configuration: YAML -> dataclasses, dotted overrides, validation before training.
+
+nanoGPT's rule: an unknown key or a wrong type is an error, never a silent default. Every
+check raises :class:`~i2i.errors.ConfigError` whose one-line message names the dotted key
+and what was allowed. ``{type: Name, **kwargs}`` nodes are checked against the registered
+constructor's signature (see :mod:`i2i.typecheck`) — nothing is built here.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import ConfigError
+from .registry import DATASETS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULERS
+from .typecheck import check_kwargs, check_value
+
+Spec = dict[str, Any]  # {type: Name, **kwargs}
+
+
+@dataclass
+class DataConfig:
+    """``data:`` — the fixed keys below; any other key is a keyword of the dataset class."""
+
+    type: str = "mnist"
+    root: str | None = None
+    batch_size: int = 64
+    num_workers: int = 0
+    pin_memory: bool = False
+    prefetch_factor: int = 2
+    val_split: str = "val"
+    on_error: Literal["raise", "skip"] = "raise"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 1000
+    d_steps: int = 1
+    grad_clip: float | None = None
+    ema_decay: float | None = None
+    seed: int = 0
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = None  # None: launcher / env decides
+    channels_last: bool = False
+    log_every: int = 20
+    ckpt_every: int = 500
+    keep_last: int = 3
+    max_nonfinite: int = 10
+    init: dict[str, str] = field(default_factory=dict)  # slot -> export dir / run dir to start from
+
+
+@dataclass
+class EvalConfig:
+    every: int = 1000  # 0: only at the end
+    at_end: bool = True
+    max_batches: int | None = None
+    batch_size: int = 64
+
+
+@dataclass
+class LoggingConfig:
+    tracker: Literal["wandb", "tensorboard", "none"] = "wandb"
+    wandb_mode: Literal["auto", "offline", "online"] = "auto"
+    project: str = "i2i"
+    sample_every: int = 500
+    num_samples: int = 64
+    progress: bool = True
+
+
+@dataclass
+class Config:
+    recipe: Spec
+    models: dict[str, Spec]
+    data: DataConfig
+    optim: dict[str, Spec]
+    losses: dict[str, Spec] = field(default_factory=dict)
+    sched: dict[str, Spec] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        extra = d["data"].pop("kwargs")
+        d["data"].update(extra)
+        return d
+
+
+# ----------------------------------------------------------------------------- parsing
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``train.max_steps=200`` -> (["train", "max_steps"], 200); the value is YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.sub=value")
+    key, raw = text.split("=", 1)
+    if not key or any(not p for p in key.split(".")):
+        raise ConfigError(f"override {text!r} has an empty key part")
+    try:
+        value = yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError:
+        value = raw  # not YAML: keep the literal string
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    out = copy.deepcopy(raw)
+    for ov in overrides:
+        parts, value = parse_override(ov)
+        node = out
+        for i, p in enumerate(parts[:-1]):
+            if p not in node or node[p] is None:
+                node[p] = {}
+            if not isinstance(node[p], dict):
+                raise ConfigError(f"cannot set a sub-key of a {type(node[p]).__name__}", ".".join(parts[: i + 1]))
+            node = node[p]
+        node[parts[-1]] = value
+    return out
+
+
+def _from_dict(cls: type, data: Any, key: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, checking every field's type."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping, got {type(data).__name__}", key or None)
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for k, v in data.items():
+        sub = f"{key}.{k}" if key else str(k)
+        if k not in names or k == "kwargs":
+            if cls is DataConfig:
+                extra[k] = v
+                continue
+            raise ConfigError(f"unknown key; allowed: {', '.join(n for n in names if n != 'kwargs')}", sub)
+        ann = hints[k]
+        if dataclasses.is_dataclass(ann):
+            kwargs[k] = _from_dict(ann, v, sub)
+        else:
+            check_value(v, ann, sub)
+            kwargs[k] = v
+    for f in dataclasses.fields(cls):
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in kwargs:
+            raise ConfigError("required section missing", f"{key}.{f.name}" if key else f.name)
+    if cls is DataConfig:
+        kwargs["kwargs"] = extra
+    return cls(**kwargs)
+
+
+def _spec(node: Any, key: str) -> Spec:
+    if isinstance(node, str):  # `recipe: acgan` is shorthand for `recipe: {type: acgan}`
+        return {"type": node}
+    if not isinstance(node, dict):
+        raise ConfigError(f"expected a mapping with a 'type' key, got {type(node).__name__}", key)
+    return node
+
+
+# ----------------------------------------------------------------------------- validation
+def validate(cfg: Config) -> None:
+    """Every registered name, kwarg, type and path — before anything is built."""
+    from . import recipes as _  # noqa: F401  (populate registries)
+
+    cfg.recipe = _spec(cfg.recipe, "recipe")
+    RECIPES.validate(cfg.recipe, "recipe", injected=("losses",))
+    recipe_cls = RECIPES.get(cfg.recipe["type"])
+
+    slots = recipe_cls.model_slots
+    for name in cfg.models:
+        if name not in slots:
+            raise ConfigError(f"unknown model slot for recipe {cfg.recipe['type']!r}; allowed: {', '.join(slots)}", f"models.{name}")
+    for name, reg in slots.items():
+        if name not in cfg.models:
+            if name in recipe_cls.optional_models:
+                continue
+            raise ConfigError(f"required by recipe {cfg.recipe['type']!r} (a {reg.kind}: {', '.join(reg.list())})", f"models.{name}")
+        cfg.models[name] = _spec(cfg.models[name], f"models.{name}")
+        reg.validate(cfg.models[name], f"models.{name}")
+
+    for name, spec in cfg.losses.items():
+        if name not in recipe_cls.loss_slots:
+            allowed = ", ".join(recipe_cls.loss_slots) or "(none)"
+            raise ConfigError(f"unknown loss slot for recipe {cfg.recipe['type']!r}; allowed: {allowed}", f"losses.{name}")
+        cfg.losses[name] = _spec(spec, f"losses.{name}")
+        LOSSES.validate(cfg.losses[name], f"losses.{name}")
+    for name in recipe_cls.required_losses:
+        if name not in cfg.losses:
+            raise ConfigError(f"required by recipe {cfg.recipe['type']!r}", f"losses.{name}")
+    if "adversarial" in cfg.losses and "discriminator" not in cfg.models and "discriminator" in slots:
+        raise ConfigError("an adversarial loss needs models.discriminator", "losses.adversarial")
+
+    ds = DATASETS.get(cfg.data.type, "data.type")
+    injected = ("root", "split") + (("on_error",) if "on_error" in _params(ds) else ())
+    check_kwargs(ds, cfg.data.kwargs, "data", injected=injected)
+    if cfg.data.root is not None and not Path(cfg.data.root).expanduser().exists():
+        raise ConfigError(f"path does not exist: {cfg.data.root}", "data.root")
+
+    for name in list(cfg.optim):
+        if name not in cfg.models:
+            raise ConfigError(f"no such model in models: ({', '.join(cfg.models)})", f"optim.{name}")
+        cfg.optim[name] = _spec(cfg.optim[name], f"optim.{name}")
+        OPTIMIZERS.validate(cfg.optim[name], f"optim.{name}", injected=("params",))
+    for name in cfg.models:
+        if name not in cfg.optim:
+            raise ConfigError(f"no optimizer for models.{name}", f"optim.{name}")
+    for name in list(cfg.sched):
+        if name not in cfg.optim:
+            raise ConfigError(f"no such optimizer in optim: ({', '.join(cfg.optim)})", f"sched.{name}")
+        cfg.sched[name] = _spec(cfg.sched[name], f"sched.{name}")
+        SCHEDULERS.validate(cfg.sched[name], f"sched.{name}", injected=("optimizer", "total_steps"))
+
+    t = cfg.train
+    for k in ("max_steps", "d_steps", "log_every", "ckpt_every", "keep_last", "max_nonfinite"):
+        if getattr(t, k) < (0 if k in ("ckpt_every",) else 1):
+            raise ConfigError(f"must be >= {0 if k == 'ckpt_every' else 1}, got {getattr(t, k)}", f"train.{k}")
+    for k in ("batch_size",):
+        if getattr(cfg.data, k) < 1:
+            raise ConfigError(f"must be >= 1, got {getattr(cfg.data, k)}", f"data.{k}")
+    if cfg.data.num_workers < 0:
+        raise ConfigError(f"must be >= 0, got {cfg.data.num_workers}", "data.num_workers")
+    if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
+        raise ConfigError(f"must be in (0, 1), got {t.ema_decay}", "train.ema_decay")
+    for slot, path in t.init.items():
+        if slot not in cfg.models:
+            raise ConfigError(f"no such model in models: ({', '.join(cfg.models)})", f"train.init.{slot}")
+        if not resolve_path(path).exists():
+            raise ConfigError(f"path does not exist: {path}", f"train.init.{slot}")
+
+
+def _params(fn: Any) -> list[str]:
+    import inspect
+
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    return list(inspect.signature(target).parameters)
+
+
+def resolve_path(path: str) -> Path:
+    """User paths are relative to the working directory; ``i2i/...`` paths fall back to the package."""
+    p = Path(path).expanduser()
+    if p.exists() or p.is_absolute():
+        return p
+    pkg_rel = Path(__file__).resolve().parent.parent / p
+    return pkg_rel if pkg_rel.exists() else p
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a recipe YAML, apply ``key.sub=value`` overrides, type-check and validate it."""
+    import i2i  # noqa: F401  (registers every network, loss, dataset, recipe)
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw = apply_overrides(raw, overrides or [])
+    raw.setdefault("name", path.stem)
+    cfg = _from_dict(Config, raw, "")
+    validate(cfg)
+    return cfg
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    import i2i  # noqa: F401
+
+    cfg = _from_dict(Config, copy.deepcopy(raw), "")
+    validate(cfg)
+    return cfg
+
+
+def dump_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -1,0 +1,62 @@
+"""Optimizers and learning-rate schedules by name (``optim.<slot>`` and ``sched.<slot>``).
+
+Schedules are ``LambdaLR`` over *optimizer steps* (``total_steps`` = the number of times
+that optimizer steps in the run: ``max_steps`` for G, ``max_steps * d_steps`` for D).
+The lambdas are plain closures, so ``LambdaLR.state_dict()`` stores only numbers and the
+checkpoint loads with ``weights_only=True``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+
+from ..registry import OPTIMIZERS, SCHEDULERS
+
+OPTIMIZERS.register("adam")(torch.optim.Adam)
+OPTIMIZERS.register("adamw")(torch.optim.AdamW)
+OPTIMIZERS.register("sgd")(torch.optim.SGD)
+OPTIMIZERS.register("rmsprop")(torch.optim.RMSprop)
+
+
+@SCHEDULERS.register("constant")
+def constant(optimizer: Optimizer, total_steps: int) -> LambdaLR:
+    return LambdaLR(optimizer, lambda step: 1.0)
+
+
+@SCHEDULERS.register("linear_decay")
+def linear_decay(optimizer: Optimizer, total_steps: int, start: float = 0.5, end_factor: float = 0.0) -> LambdaLR:
+    """pix2pix: constant for the first ``start`` fraction of steps, then linearly to ``end_factor``."""
+    begin = int(start * total_steps)
+    span = max(1, total_steps - begin)
+
+    def f(step: int) -> float:
+        if step < begin:
+            return 1.0
+        return 1.0 - (1.0 - end_factor) * min(1.0, (step - begin) / span)
+
+    return LambdaLR(optimizer, f)
+
+
+@SCHEDULERS.register("step")
+def step(optimizer: Optimizer, total_steps: int, milestones: list[float] = [0.5], gamma: float = 0.1) -> LambdaLR:  # noqa: B006
+    """SRGAN: ×gamma at each milestone (a fraction of the run if < 1, else an absolute step)."""
+    ms = sorted(int(m * total_steps) if m < 1 else int(m) for m in milestones)
+
+    def f(s: int) -> float:
+        return gamma ** sum(s >= m for m in ms)
+
+    return LambdaLR(optimizer, f)
+
+
+@SCHEDULERS.register("cosine")
+def cosine(optimizer: Optimizer, total_steps: int, warmup: int = 0, min_factor: float = 0.0) -> LambdaLR:
+    def f(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / warmup
+        t = min(1.0, (s - warmup) / max(1, total_steps - warmup))
+        return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return LambdaLR(optimizer, f)

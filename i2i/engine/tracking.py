@@ -1,0 +1,133 @@
+"""Logging: W&B or TensorBoard through Accelerate's trackers, plus a plain metrics.jsonl.
+
+W&B runs offline unless the user has configured it (``WANDB_API_KEY``, a ``wandb login``
+entry in ~/.netrc, or ``WANDB_MODE`` set) or the config says ``logging.wandb_mode: online``.
+The offline run lives in ``<run>/wandb/offline-run-*`` and can be uploaded later with
+``wandb sync``. ``metrics.jsonl`` is written whatever the tracker: the plots, the tests
+and exact-resume checks read it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def wandb_mode(setting: str) -> str:
+    if setting != "auto":
+        return setting
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    netrc = Path.home() / ".netrc"
+    if netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore"):
+        return "online"
+    return "offline"
+
+
+def to_float(v: Any) -> float:
+    return float(v.detach().float().item()) if isinstance(v, torch.Tensor) else float(v)
+
+
+class MetricsLog:
+    """Append-only ``metrics.jsonl``; on resume, entries after the resumed step are dropped."""
+
+    def __init__(self, path: Path, resume_step: int | None = None):
+        self.path = path
+        if resume_step is not None and path.is_file():
+            kept = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= resume_step]
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(ln + "\n" for ln in kept))
+            os.replace(tmp, path)
+        self._f = open(path, "a")
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        row = {"step": step, **{k: (v if math.isfinite(v) else str(v)) for k, v in values.items()}}
+        self._f.write(json.dumps(row) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "metrics.jsonl"
+    return [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()]
+
+
+def log_images(accelerator: Any, tracker: str, name: str, grid: torch.Tensor, step: int) -> None:
+    """``grid``: (3, H, W) float in [0, 1]."""
+    if tracker == "wandb":
+        import wandb
+
+        run = accelerator.get_tracker("wandb", unwrap=True)
+        img = (grid.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+        run.log({name: wandb.Image(img)}, step=step)
+    elif tracker == "tensorboard":
+        writer = accelerator.get_tracker("tensorboard", unwrap=True)
+        writer.add_image(name, grid.clamp(0, 1).cpu(), global_step=step)
+
+
+def plot_curves(run_dir: Path) -> list[Path]:
+    """loss_curves.png (every g/* and d/* term) and d_scores.png (mean D(real), D(fake))."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in read_metrics(run_dir / "metrics.jsonl") if "g/total" in r or "d/loss" in r]
+    if not rows:
+        return []
+    out_dir = run_dir / "plots"
+    out_dir.mkdir(exist_ok=True)
+    steps = np.array([r["step"] for r in rows])
+
+    def series(key: str) -> np.ndarray:
+        return np.array([r.get(key, np.nan) if isinstance(r.get(key), (int, float)) else np.nan for r in rows], dtype=float)
+
+    def smooth(y: np.ndarray) -> np.ndarray:
+        k = max(1, len(y) // 50)
+        if k == 1:
+            return y
+        return np.convolve(np.nan_to_num(y), np.ones(k) / k, mode="same")
+
+    written = []
+    loss_keys = sorted({k for r in rows for k in r if k.startswith(("g/", "d/")) and k not in ("d/real", "d/fake")
+                        and not k.startswith(("d/aux_acc",))})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for ax, prefix, title in ((axes[0], "g/", "generator"), (axes[1], "d/", "discriminator")):
+        for k in (k for k in loss_keys if k.startswith(prefix)):
+            y = series(k)
+            ax.plot(steps, y, alpha=0.25)
+            ax.plot(steps, smooth(y), label=k, color=ax.lines[-1].get_color())
+        ax.set_title(f"{title} loss terms")
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    p = out_dir / "loss_curves.png"
+    fig.savefig(p, dpi=100)
+    plt.close(fig)
+    written.append(p)
+    if any("d/real" in r for r in rows):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for k, lab in (("d/real", "D(real)"), ("d/fake", "D(fake)")):
+            y = series(k)
+            ax.plot(steps, y, alpha=0.25)
+            ax.plot(steps, smooth(y), label=lab, color=ax.lines[-1].get_color())
+        ax.set_xlabel("step")
+        ax.set_title("mean discriminator output")
+        ax.legend()
+        fig.tight_layout()
+        p = out_dir / "d_scores.png"
+        fig.savefig(p, dpi=100)
+        plt.close(fig)
+        written.append(p)
+    return written

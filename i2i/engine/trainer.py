@@ -1,0 +1,514 @@
+"""The training engine: Accelerate, optimizers, schedulers, EMA, checkpoints, logging.
+
+Read top to bottom (nanoGPT style): ``Trainer.__init__`` builds everything from the
+validated config, ``Trainer.fit`` is the loop. The recipe owns the objective
+(:mod:`i2i.recipes.base` documents the calls); this file owns how it is optimised.
+
+Notes on the GAN step (diffusers' train_vqgan, pix2pix):
+* one ``accelerator.prepare(G, D, opt_g, opt_d, sched_g, sched_d)`` call in matched order;
+* D is trained on ``fake.detach()``; the generator forward of the *last* D step is kept
+  (with its graph) and reused for the G step — no second generator forward;
+* the G step calls the *bare* D module with its parameters frozen: no gradient is computed
+  for D and DDP does not wait for D's gradients;
+* schedulers step once per optimizer step (``split_batches=True`` stops Accelerate from
+  stepping them ``num_processes`` times), so a schedule means the same in 1 or N processes;
+* every process draws its own noise (seed + rank); data is sharded by a resumable sampler.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+
+from ..config import Config, resolve_path
+from ..errors import CheckpointError, ConfigError, I2IError
+from ..registry import DATASETS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULERS
+from . import checkpoint as ckpt
+from .tracking import MetricsLog, log_images, plot_curves, to_float, wandb_mode
+
+
+class TrainingError(I2IError):
+    """Training cannot go on (e.g. too many non-finite steps); the message says what was saved."""
+
+
+class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Infinite, seeded, sharded batches of ``(index, sample_seed)``; restartable at any batch.
+
+    Epoch ``e`` uses permutation ``randperm(n, seed + e)``; process ``r`` of ``w`` takes
+    its ``batch_size`` slice of every global batch of ``batch_size × w``. Batch ``b`` is a
+    pure function of (seed, b), so a resumed run skips straight to the next unseen batch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1, start: int = 0):
+        if n == 0:
+            raise ConfigError("the training set is empty", "data")
+        self.n, self.bs, self.seed, self.rank, self.world, self.start = n, batch_size, seed, rank, world, start
+        self.global_bs = batch_size * world
+        self.per_epoch = max(1, n // self.global_bs)
+
+    def _epoch(self, e: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + e)
+        perms = [torch.randperm(self.n, generator=g)]
+        while sum(len(p) for p in perms) < self.per_epoch * self.global_bs:  # tiny sets: wrap around
+            perms.append(torch.randperm(self.n, generator=g))
+        return torch.cat(perms)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        b = self.start
+        while True:
+            e, pos = divmod(b, self.per_epoch)
+            perm = self._epoch(e)
+            for p in range(pos, self.per_epoch):
+                base = p * self.global_bs + self.rank * self.bs
+                idx = perm[base : base + self.bs].tolist()
+                seeds = [(self.seed * 1_000_003 + e) * 10_000_019 + base + j for j in range(len(idx))]
+                yield [(i, s % (2**63)) for i, s in zip(idx, seeds)]
+                b += 1
+
+    def __len__(self) -> int:  # infinite; DataLoader only needs this for len(loader)
+        return 2**31
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+    return out
+
+
+def _spec_diff(a: Any, b: Any, prefix: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(set(a) | set(b))
+        return [d for k in keys for d in _spec_diff(a.get(k), b.get(k), f"{prefix}.{k}")]
+    return [] if a == b else [prefix]
+
+
+@contextmanager
+def _eval_mode(*modules: nn.Module | None):
+    """Eval mode and a forked RNG: monitoring never changes what training draws next."""
+    states = [(m, m.training) for m in modules if m is not None]
+    for m, _ in states:
+        m.eval()
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            for m, was in states:
+                m.train(was)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, output_dir: str | Path | None = None, resume: bool | str | None = None):
+        from accelerate import Accelerator
+        from accelerate.utils import DataLoaderConfiguration, set_seed
+
+        self.cfg = cfg
+        t = cfg.train
+        trackers = None if cfg.logging.tracker == "none" else [cfg.logging.tracker]
+        self.acc = acc = Accelerator(
+            mixed_precision=t.mixed_precision,
+            log_with=trackers,
+            dataloader_config=DataLoaderConfiguration(split_batches=True),
+            step_scheduler_with_optimizer=True,
+        )
+        self.run_dir = self._resolve_run_dir(output_dir, resume)
+        acc.project_configuration.set_directories(str(self.run_dir))
+        self.is_main = acc.is_main_process
+
+        # ---- build (same seed on every process: identical initial weights) ----------
+        set_seed(t.seed)
+        recipe_cls = RECIPES.get(cfg.recipe["type"])
+        losses = {slot: LOSSES.build(spec, f"losses.{slot}") for slot, spec in cfg.losses.items()}
+        self.recipe = RECIPES.build(cfg.recipe, "recipe", losses=losses)
+        self.models: dict[str, nn.Module] = {
+            slot: reg.build(cfg.models[slot], f"models.{slot}") for slot, reg in recipe_cls.model_slots.items() if slot in cfg.models
+        }
+        for slot, path in t.init.items():
+            from ..inference import load_slot_weights
+
+            try:
+                self.models[slot].load_state_dict(load_slot_weights(path, slot), strict=True)
+            except RuntimeError as e:
+                raise CheckpointError(f"train.init.{slot}: {path} does not fit models.{slot} ({str(e).splitlines()[0]})") from None
+        data_kw = dict(cfg.data.kwargs)
+        ds_cls = DATASETS.get(cfg.data.type)
+        import inspect
+
+        if "on_error" in inspect.signature(ds_cls.__init__).parameters:
+            data_kw["on_error"] = cfg.data.on_error
+        self.train_ds = ds_cls(root=cfg.data.root, split="train", **data_kw)
+        self.val_ds = ds_cls(root=cfg.data.root, split=cfg.data.val_split, **data_kw)
+        self.recipe.setup(self.models, self.train_ds)
+        if t.channels_last:
+            for m in self.models.values():
+                m.to(memory_format=torch.channels_last)
+
+        self.opts = {s: OPTIMIZERS.build(cfg.optim[s], f"optim.{s}", params=[p for p in m.parameters() if p.requires_grad])
+                     for s, m in self.models.items()}
+        self.scheds = {}
+        for s, opt in self.opts.items():
+            total = t.max_steps * (t.d_steps if s == "discriminator" else 1)
+            spec = cfg.sched.get(s, {"type": "constant"})
+            self.scheds[s] = SCHEDULERS.build(spec, f"sched.{s}", optimizer=opt, total_steps=total)
+
+        slots = list(self.models)
+        prepared = acc.prepare(*self.models.values(), *self.opts.values(), *self.scheds.values())
+        n = len(slots)
+        self.wrapped = dict(zip(slots, prepared[:n]))
+        self.opts = dict(zip(slots, prepared[n : 2 * n]))
+        self.scheds = dict(zip(slots, prepared[2 * n :]))
+        self.bare = {s: acc.unwrap_model(m) for s, m in self.wrapped.items()}
+        self.recipe.to(acc.device)
+
+        self.ema = None
+        if t.ema_decay is not None:
+            from timm.utils import ModelEmaV3
+
+            self.ema = ModelEmaV3(self.bare["generator"], decay=t.ema_decay)
+            self.ema.module.eval()
+
+        # ---- state, possibly from a checkpoint --------------------------------------
+        self.step = 0
+        self.consumed = 0
+        self.nonfinite = 0
+        resume_path = self._find_resume(resume)
+        if resume_path is not None:
+            self._load(resume_path)
+        else:
+            set_seed(t.seed + acc.process_index)
+
+        self.sampler = ResumableBatchSampler(len(self.train_ds), cfg.data.batch_size, t.seed, acc.process_index,
+                                             acc.num_processes, start=self.consumed)
+        workers = cfg.data.num_workers
+        self.loader = DataLoader(self.train_ds, batch_sampler=self.sampler, num_workers=workers,
+                                 pin_memory=cfg.data.pin_memory and torch.cuda.is_available(),
+                                 prefetch_factor=cfg.data.prefetch_factor if workers > 0 else None,
+                                 persistent_workers=workers > 0, generator=torch.Generator().manual_seed(t.seed))
+        self.val_loader = acc.prepare_data_loader(
+            DataLoader(self.val_ds, batch_size=cfg.eval.batch_size * acc.num_processes, shuffle=False, num_workers=workers))
+        self.sample_batch = self._sample_batch()
+
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", resume_step=self.step if resume_path else None) if self.is_main else None
+        if trackers:
+            self._init_trackers()
+
+    # ------------------------------------------------------------------------- setup helpers
+    def _resolve_run_dir(self, output_dir: str | Path | None, resume: bool | str | None) -> Path:
+        from accelerate.utils import broadcast_object_list
+
+        if output_dir is not None:
+            return Path(output_dir)
+        if isinstance(resume, str):
+            p = Path(resume)
+            return p.parent.parent if ckpt.STEP_RE.match(p.name) else p
+        name = self.cfg.name or self.cfg.recipe["type"]
+        if resume:
+            runs = sorted(Path("runs").glob(f"{name}-*"), key=lambda p: p.stat().st_mtime)
+            runs = [r for r in runs if ckpt.latest_checkpoint(r) is not None]
+            if not runs:
+                raise CheckpointError(f"--resume: no run of {name!r} with a checkpoint under runs/; pass --output-dir or a path")
+            return runs[-1]
+        stamp = [time.strftime("%Y%m%d-%H%M%S")]
+        broadcast_object_list(stamp)  # one name for every process
+        return Path("runs") / f"{name}-{stamp[0]}"
+
+    def _find_resume(self, resume: bool | str | None) -> Path | None:
+        if not resume:
+            if ckpt.latest_checkpoint(self.run_dir) is not None:
+                raise CheckpointError(f"{self.run_dir} already holds checkpoints: add --resume to continue it, or choose another --output-dir")
+            return None
+        p = Path(resume) if isinstance(resume, str) else self.run_dir
+        if ckpt.STEP_RE.match(p.name):
+            if not p.is_dir():
+                raise CheckpointError(f"--resume: {p} does not exist")
+            return p
+        latest = ckpt.latest_checkpoint(p)
+        if latest is None:
+            raise CheckpointError(f"--resume: no checkpoint in {p / 'checkpoints'}")
+        return latest
+
+    def _init_trackers(self) -> None:
+        kw: dict[str, Any] = {}
+        if self.cfg.logging.tracker == "wandb":
+            os.environ.setdefault("WANDB_SILENT", "true")
+            id_file = self.run_dir / "wandb_id.txt"
+            if self.is_main and not id_file.exists():
+                import wandb.util
+
+                id_file.write_text(wandb.util.generate_id())
+            self.acc.wait_for_everyone()
+            kw["wandb"] = {"dir": str(self.run_dir), "mode": wandb_mode(self.cfg.logging.wandb_mode),
+                           "name": self.run_dir.name, "id": id_file.read_text().strip(), "resume": "allow"}
+        self.acc.init_trackers(self.cfg.logging.project, config=_flatten(self.cfg.to_dict()), init_kwargs=kw)
+
+    def _sample_batch(self) -> dict[str, Any] | None:
+        n = min(self.cfg.logging.num_samples, len(self.val_ds))
+        if n == 0:
+            return None
+        items = [self.val_ds[i] for i in range(n)]
+        batch = torch.utils.data.default_collate(items)
+        return _to_device(batch, self.acc.device)
+
+    # ------------------------------------------------------------------------- checkpoints
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "consumed": self.consumed,
+            "nonfinite": self.nonfinite,
+            "optimizers": {s: o.state_dict() for s, o in self.opts.items()},
+            "schedulers": {s: sc.state_dict() for s, sc in self.scheds.items()},
+            "scaler": self.acc.scaler.state_dict() if self.acc.scaler is not None else None,
+            "num_processes": self.acc.num_processes,
+        }
+
+    def save(self) -> Path:
+        acc = self.acc
+        root = self.run_dir / "checkpoints"
+        final = root / f"step_{self.step:08d}"
+        tmp = root / f".tmp-step_{self.step:08d}"
+        if self.is_main:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            tmp.mkdir(parents=True)
+        acc.wait_for_everyone()
+        ckpt.torch_save(ckpt.rng_state(), tmp / f"rng_{acc.process_index}.pt")
+        acc.wait_for_everyone()
+        if self.is_main:
+            tensors = {f"{s}.{k}": v for s, m in self.bare.items() for k, v in m.state_dict().items()}
+            if self.ema is not None:
+                tensors.update({f"ema.generator.{k}": v for k, v in self.ema.module.state_dict().items()})
+            ckpt.write_checkpoint(tmp, final, tensors, self._state(), yaml.safe_dump(self.cfg.to_dict(), sort_keys=False),
+                                  self.cfg.train.keep_last)
+            self.export()
+        acc.wait_for_everyone()
+        return final
+
+    def _load(self, path: Path) -> None:
+        saved_cfg = yaml.safe_load((path / "config.yaml").read_text()) if (path / "config.yaml").is_file() else {}
+        diff = _spec_diff(saved_cfg.get("models"), self.cfg.to_dict()["models"], "models")
+        if saved_cfg.get("recipe") != self.cfg.to_dict()["recipe"]:
+            diff.insert(0, "recipe")
+        if diff:
+            raise CheckpointError(f"{path}: checkpoint was made with a different architecture; differing keys: {', '.join(diff)}")
+        tensors, state, rng = ckpt.read_checkpoint(path, self.acc.process_index)
+        for s, m in self.bare.items():
+            m.load_state_dict(ckpt.sub_state(tensors, s), strict=True)
+        if self.ema is not None:
+            ema_sd = ckpt.sub_state(tensors, "ema.generator")
+            self.ema.module.load_state_dict(ema_sd or self.bare["generator"].state_dict(), strict=True)
+        for s, o in self.opts.items():
+            o.load_state_dict(state["optimizers"][s])
+        for s, sc in self.scheds.items():
+            sc.load_state_dict(state["schedulers"][s])
+        if self.acc.scaler is not None and state.get("scaler"):
+            self.acc.scaler.load_state_dict(state["scaler"])
+        self.step, self.consumed, self.nonfinite = state["step"], state["consumed"], state.get("nonfinite", 0)
+        if rng is not None:
+            ckpt.set_rng_state(rng)
+        else:  # a different number of processes than when saved: fresh, but deterministic, streams
+            from accelerate.utils import set_seed
+
+            set_seed(self.cfg.train.seed + 7919 * self.step + self.acc.process_index)
+        if self.is_main:
+            print(f"resumed from {path} at step {self.step}", flush=True)
+
+    def export(self) -> Path:
+        """``export/``: generator (EMA weights if enabled) + discriminator + config.json."""
+        weights = {s: m.state_dict() for s, m in self.bare.items()}
+        if self.ema is not None:
+            weights["generator"] = self.ema.module.state_dict()
+        info = {
+            "format": "i2i-export", "version": 1, "task": self.recipe.task, "recipe": self.cfg.recipe,
+            "models": {s: self.cfg.models[s] for s in self.bare}, "meta": self.recipe.export_meta(),
+            "step": self.step, "ema": self.ema is not None, "config": self.cfg.to_dict(),
+        }
+        out = self.run_dir / "export"
+        ckpt.write_export(out, weights, info)
+        return out
+
+    # ------------------------------------------------------------------------- monitoring
+    def _g_eval(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.bare["generator"]
+
+    def write_samples(self) -> Path | None:
+        if self.sample_batch is None or not self.is_main:
+            return None
+        import torchvision
+
+        with _eval_mode(self._g_eval()), torch.no_grad(), self.acc.autocast():
+            imgs = self.recipe.samples(self._g_eval(), self.sample_batch).float()
+        nrow = getattr(self.recipe, "grid_nrow", 8)
+        grid = torchvision.utils.make_grid(imgs.cpu(), nrow=nrow, padding=2, pad_value=1.0)
+        if grid.shape[0] == 1:
+            grid = grid.repeat(3, 1, 1)
+        out = self.run_dir / "samples" / f"step_{self.step:08d}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        torchvision.utils.save_image(grid, out)
+        if self.cfg.logging.tracker != "none":
+            log_images(self.acc, self.cfg.logging.tracker, "samples", grid, self.step)
+        return out
+
+    def evaluate(self) -> dict[str, float]:
+        limit = self.cfg.eval.max_batches
+
+        def batches() -> Iterator[dict[str, Any]]:
+            for i, b in enumerate(self.val_loader):
+                if limit is not None and i >= limit:
+                    break
+                yield b
+
+        with _eval_mode(self._g_eval()), torch.no_grad(), self.acc.autocast():
+            metrics = self.recipe.evaluate(self._g_eval(), batches(), self.acc)
+        metrics = {f"eval/{k}": float(v) for k, v in metrics.items()}
+        if metrics:
+            self._log(metrics)
+            if self.is_main:
+                main = {k: round(v, 4) for k, v in metrics.items() if k.count("/") == 1}
+                print(f"step {self.step}: {json.dumps(main)}", flush=True)
+        return metrics
+
+    def _log(self, values: dict[str, float]) -> None:
+        if self.metrics is not None:
+            self.metrics.write(self.step, values)
+        if self.cfg.logging.tracker != "none":
+            self.acc.log(values, step=self.step)
+
+    # ------------------------------------------------------------------------- the loop
+    def _update(self, slot: str, loss: torch.Tensor) -> tuple[bool, float]:
+        """backward + clip + step for one net; returns (stepped, grad_norm)."""
+        opt, sched, model = self.opts[slot], self.scheds[slot], self.wrapped[slot]
+        opt.zero_grad(set_to_none=True)
+        self.acc.backward(loss)
+        clip = self.cfg.train.grad_clip
+        norm = self.acc.clip_grad_norm_(model.parameters(), clip if clip is not None else float("inf"))
+        norm_f = float(norm) if norm is not None else 0.0
+        if not math.isfinite(norm_f) and self.acc.scaler is None:  # fp16's scaler skips such steps itself
+            opt.zero_grad(set_to_none=True)
+            return False, norm_f
+        opt.step()
+        sched.step()
+        return True, norm_f
+
+    def _nonfinite(self, what: str) -> None:
+        self.nonfinite += 1
+        self._log({"train/nonfinite_steps": float(self.nonfinite)})
+        if self.is_main:
+            print(f"step {self.step}: non-finite {what}; step skipped ({self.nonfinite} in a row)", flush=True)
+        if self.nonfinite >= self.cfg.train.max_nonfinite:
+            path = self.save()
+            raise TrainingError(f"{self.nonfinite} non-finite steps in a row at step {self.step} (last: {what}); "
+                                f"last good state saved to {path}. Lower the learning rate or enable train.grad_clip")
+
+    def fit(self) -> Path:
+        from tqdm.auto import tqdm
+
+        cfg, t, acc = self.cfg, self.cfg.train, self.acc
+        G = self.wrapped["generator"]
+        D = self.wrapped.get("discriminator")
+        D_bare = self.bare.get("discriminator")
+        data = iter(self.loader)
+        bar = tqdm(total=t.max_steps, initial=self.step, disable=not (self.is_main and cfg.logging.progress),
+                   dynamic_ncols=True, desc=self.run_dir.name)
+        imgs_since, t_since = 0, time.perf_counter()
+        d_steps = t.d_steps if D is not None else 1
+        while self.step < t.max_steps:
+            logs: dict[str, Any] = {}
+            ok = True
+            for k in range(d_steps):
+                batch = _to_device(next(data), acc.device)
+                self.consumed += 1
+                imgs_since += next(iter(v for v in batch.values() if isinstance(v, torch.Tensor))).shape[0] * acc.num_processes
+                last = k == d_steps - 1
+                with acc.autocast(), torch.set_grad_enabled(last):
+                    out = self.recipe(G, batch)
+                if D is None:
+                    continue
+                with acc.autocast():
+                    loss_d, ld = self.recipe.d_loss(D, batch, out)
+                logs.update(ld)
+                if not torch.isfinite(loss_d):
+                    ok = False
+                    self._nonfinite("discriminator loss")
+                    continue
+                stepped, norm = self._update("discriminator", loss_d)
+                logs["d/grad_norm"] = norm
+                if not stepped:
+                    ok = False
+                    self._nonfinite("discriminator gradient")
+            if D_bare is not None:
+                D_bare.requires_grad_(False)
+            try:
+                with acc.autocast():
+                    loss_g, lg = self.recipe.g_loss(D_bare, batch, out)
+                logs.update(lg)
+                if not torch.isfinite(loss_g):
+                    ok = False
+                    self._nonfinite("generator loss")
+                else:
+                    stepped, norm = self._update("generator", loss_g)
+                    logs["g/grad_norm"] = norm
+                    if stepped and self.ema is not None:
+                        self.ema.update(self.bare["generator"], step=self.step)
+                    if not stepped:
+                        ok = False
+                        self._nonfinite("generator gradient")
+            finally:
+                if D_bare is not None:
+                    D_bare.requires_grad_(True)
+            if ok:
+                self.nonfinite = 0
+            self.step += 1
+            bar.update(1)
+
+            if self.step % t.log_every == 0 or self.step == t.max_steps:
+                dt = time.perf_counter() - t_since
+                values = {k: to_float(v) for k, v in logs.items()}
+                values.update({f"lr/{s}": float(o.param_groups[0]["lr"]) for s, o in self.opts.items()})
+                values["perf/img_per_s"] = imgs_since / max(dt, 1e-9)
+                self._log(values)
+                bar.set_postfix({k: f"{values[k]:.3f}" for k in ("g/total", "d/loss") if k in values})
+                imgs_since, t_since = 0, time.perf_counter()
+            if cfg.logging.sample_every and self.step % cfg.logging.sample_every == 0:
+                self.write_samples()
+            if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step != t.max_steps:
+                self.evaluate()
+            if t.ckpt_every and self.step % t.ckpt_every == 0 and self.step != t.max_steps:
+                self.save()
+        bar.close()
+        self.finish()
+        return self.run_dir
+
+    def finish(self) -> None:
+        self.save()
+        if self.cfg.logging.sample_every:
+            self.write_samples()
+        if self.cfg.eval.at_end:
+            self.evaluate()
+        if self.is_main:
+            plot_curves(self.run_dir)
+        if self.metrics is not None:
+            self.metrics.close()
+        self.acc.end_training()

@@ -1,0 +1,136 @@
+"""Loading trained models from their own description: no architecture flags to repeat.
+
+``load_model(path)`` accepts a run directory (uses ``<run>/export``), an export directory
+(``config.json`` + ``<slot>.safetensors``), or a checkpoint directory
+(``checkpoints/step_…``: ``config.yaml`` + ``models.safetensors``). The networks are rebuilt
+from the saved ``{type, **kwargs}`` specs through the registries and loaded strictly.
+``path=None`` with ``task="sr"`` gives the shipped ×4 SRResNet (``i2i/weights/srresnet_x4``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from .engine.checkpoint import load_tensors, sub_state
+from .errors import CheckpointError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED = {"sr": WEIGHTS_DIR / "srresnet_x4"}
+TASK_ALIASES = {"gan": "digits", "dcgan": "digits", "cgan": "digits", "acgan": "digits", "digits": "digits",
+                "sr": "sr", "srgan": "sr", "srresnet": "sr", "sketch2photo": "sketch2photo", "pix2pix": "sketch2photo",
+                "seg": "seg", "segmentation": "seg"}
+
+
+@dataclass
+class LoadedModel:
+    """A generator (and optionally its discriminator) rebuilt from an export, in eval mode."""
+
+    generator: nn.Module
+    task: str
+    recipe: dict[str, Any]
+    meta: dict[str, Any]
+    config: dict[str, Any]
+    path: Path
+    discriminator: nn.Module | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to(self, device: str | torch.device) -> LoadedModel:
+        self.generator.to(device)
+        if self.discriminator is not None:
+            self.discriminator.to(device)
+        return self
+
+    def build_recipe(self) -> Any:
+        """The recipe object (losses built with their YAML weights) for task-specific helpers."""
+        from .registry import LOSSES, RECIPES
+
+        losses = {k: LOSSES.build(v, f"losses.{k}") for k, v in self.config.get("losses", {}).items()
+                  if k not in ("content",)}  # the content loss may need VGG weights; no helper needs it
+        recipe = RECIPES.build(self.recipe, "recipe", losses=losses)
+        models = {"generator": self.generator}
+        if self.discriminator is not None:
+            models["discriminator"] = self.discriminator
+        recipe.setup(models)
+        return recipe
+
+
+def _as_export_dir(path: Path) -> Path:
+    if (path / "config.json").is_file():
+        return path
+    if (path / "export" / "config.json").is_file():
+        return path / "export"
+    return path
+
+
+def load_model(path: str | Path | None = None, task: str | None = None, device: str | torch.device = "cpu",
+               with_discriminator: bool = False) -> LoadedModel:
+    """Rebuild and load the exported generator (see module docstring)."""
+    import i2i  # noqa: F401  (register every network)
+    from .registry import DISCRIMINATORS, GENERATORS
+
+    want = TASK_ALIASES.get(task, task) if task else None
+    if task and want not in TASK_ALIASES.values():
+        raise CheckpointError(f"unknown task {task!r}; expected one of {', '.join(sorted(TASK_ALIASES))}")
+    if path is None:
+        if want not in SHIPPED:
+            raise CheckpointError(f"--checkpoint is required for task {task!r} (only {', '.join(SHIPPED)} ships a model)")
+        path = SHIPPED[want]
+    p = _as_export_dir(Path(path).expanduser())
+    if not p.exists():
+        raise CheckpointError(f"{path}: no such run, export or checkpoint directory")
+
+    if (p / "config.json").is_file():
+        info = json.loads((p / "config.json").read_text())
+        specs, config = info["models"], info.get("config", {})
+        weights = {slot: load_tensors(p / f"{slot}.safetensors") for slot in specs if (p / f"{slot}.safetensors").is_file()}
+        recipe, meta, got_task = info["recipe"], info.get("meta", {}), info.get("task", "")
+    elif (p / "models.safetensors").is_file() and (p / "config.yaml").is_file():
+        config = yaml.safe_load((p / "config.yaml").read_text())
+        specs, recipe = config["models"], config["recipe"]
+        tensors = load_tensors(p / "models.safetensors")
+        weights = {slot: sub_state(tensors, f"ema.{slot}") or sub_state(tensors, slot) for slot in specs}
+        from .registry import RECIPES
+
+        got_task = RECIPES.get(recipe["type"]).task
+        meta = {}
+    else:
+        raise CheckpointError(f"{path}: neither an export (config.json) nor a checkpoint (config.yaml + models.safetensors)")
+    if want and got_task != want:
+        raise CheckpointError(f"{p}: this model is for task {got_task!r}, not {task!r}")
+
+    def build(slot: str, registry: Any) -> nn.Module:
+        net = registry.build(specs[slot], f"models.{slot}")
+        if slot not in weights:
+            raise CheckpointError(f"{p}: no weights for {slot}")
+        try:
+            net.load_state_dict(weights[slot], strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"{p}: {slot} weights do not match its config ({str(e).splitlines()[0]})") from None
+        return net.eval().to(device)
+
+    G = build("generator", GENERATORS)
+    D = build("discriminator", DISCRIMINATORS) if with_discriminator and "discriminator" in specs else None
+    if not meta and got_task:
+        meta = {}
+    return LoadedModel(generator=G, discriminator=D, task=got_task, recipe=recipe, meta=meta, config=config, path=p)
+
+
+def load_slot_weights(path: str | Path, slot: str) -> dict[str, torch.Tensor]:
+    """Weights of one slot from a run/export/checkpoint (for ``train.init``)."""
+    from .config import resolve_path
+
+    p = _as_export_dir(resolve_path(str(path)))
+    if (p / f"{slot}.safetensors").is_file():
+        return load_tensors(p / f"{slot}.safetensors")
+    if (p / "models.safetensors").is_file():
+        t = load_tensors(p / "models.safetensors")
+        sd = sub_state(t, f"ema.{slot}") or sub_state(t, slot)
+        if sd:
+            return sd
+    raise CheckpointError(f"{path}: no {slot} weights (expected {slot}.safetensors in an export or a checkpoint)")
