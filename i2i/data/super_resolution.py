@@ -80,7 +80,8 @@ def load_embedded(split: str) -> tuple[list[str], list[np.ndarray]]:
 
 def _to_tensor(a: np.ndarray) -> Tensor:
     """uint8 (H, W, 3) -> float32 (3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float().div_(255.0)
+    # astype copies, so cached (read-only) arrays are never shared with the tensor
+    return torch.from_numpy(a.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
 
 
 def _augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
@@ -117,11 +118,11 @@ def _header_size(path: Path, max_pixels: int | None) -> tuple[int, int]:
     """
     from .io import _DECODE_ERRORS, _exif_orientation, _open_checked, _reason
 
-    img = _open_checked(path, max_pixels)
-    with img:
+    with _open_checked(path, max_pixels) as img:
         w, h = img.size
         if _exif_orientation(img) in (5, 6, 7, 8):
             w, h = h, w  # read_image will rotate it by 90°
+    with _open_checked(path, max_pixels) as img:  # verify() must directly follow open()
         try:
             img.verify()
         except _DECODE_ERRORS as e:
