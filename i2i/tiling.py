@@ -1,0 +1,115 @@
+"""Bounded-memory inference on large images: overlapping tiles, and padding for U-Nets.
+
+:func:`tiled_apply` runs a (fully convolutional) network tile by tile. The input is cut
+into a grid of ``tile × tile`` *core* regions; each core is extended by ``overlap``
+pixels on every side (clamped at the image border), the network runs on that extended
+patch, and only the output of the core is written into a preallocated output tensor::
+
+        ┌─────────────── extended patch (core + overlap, clamped to the image) ──┐
+        │   ┌──── core (tile × tile) ────┐                                       │
+        │   │ its output is kept         │   the overlap's output is discarded:  │
+        │   └────────────────────────────┘   it saw a truncated context          │
+        └────────────────────────────────────────────────────────────────────────┘
+
+Why crop rather than blend: an output pixel depends only on the inputs within the
+network's receptive-field radius r. If ``r ≤ overlap`` every kept pixel saw exactly the
+context it would see in the untiled run (at the image border the patch border *is* the
+image border, so the padding is the same too), so the result equals the untiled output
+up to float round-off. Blending would average in the wrong (truncated-context) values of
+the neighbour. Networks with global operations (attention, global pooling, instance
+norm) are not exactly tileable by any scheme; make ``overlap`` generous for them.
+
+Peak memory is that of one extended patch plus the output tensor, which can live on
+another device (``output_device="cpu"`` while the network runs on a GPU).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _starts(size: int, tile: int) -> list[int]:
+    return list(range(0, size, tile))
+
+
+@torch.no_grad()
+def tiled_apply(fn: Callable[[Tensor], Tensor], image: Tensor, scale: int = 1, tile: int = 128,
+                overlap: int = 16, output_device: torch.device | str | None = None) -> Tensor:
+    """Apply ``fn`` to ``image`` in overlapping tiles; returns what ``fn(image)`` would.
+
+    Args:
+        fn: maps (N, C, h, w) to (N, C', h·scale, w·scale), for any h, w (fully convolutional).
+        image: (N, C, H, W) input (usually N = 1), any value range.
+        scale: spatial factor between input and output (1 for image-to-image nets).
+        tile: side of the core region of each tile, in input pixels.
+        overlap: context added around each core, in input pixels; make it at least the
+            network's receptive-field radius for an exact result.
+        output_device: where to assemble the output (default: the image's device).
+
+    Returns:
+        (N, C', H·scale, W·scale) tensor, equal to ``fn(image)`` within float round-off when
+        the receptive-field radius is ≤ ``overlap``.
+    """
+    if image.dim() != 4:
+        raise ValueError(f"tiled_apply: expected (N, C, H, W), got shape {tuple(image.shape)}")
+    if tile < 1 or overlap < 0 or scale < 1:
+        raise ValueError(f"tiled_apply: need tile >= 1, overlap >= 0, scale >= 1; got {tile}, {overlap}, {scale}")
+    n, _, h, w = image.shape
+    out: Tensor | None = None
+    for y0 in _starts(h, tile):
+        for x0 in _starts(w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            # extended patch, clamped to the image
+            ey0, ex0 = max(y0 - overlap, 0), max(x0 - overlap, 0)
+            ey1, ex1 = min(y1 + overlap, h), min(x1 + overlap, w)
+            res = fn(image[:, :, ey0:ey1, ex0:ex1])
+            expect = (ey1 - ey0) * scale, (ex1 - ex0) * scale
+            if res.dim() != 4 or res.shape[0] != n or tuple(res.shape[-2:]) != expect:
+                raise ValueError(f"tiled_apply: fn mapped a {ey1 - ey0}x{ex1 - ex0} tile to shape "
+                                 f"{tuple(res.shape)}; expected (N={n}, C, {expect[0]}, {expect[1]}) for "
+                                 f"scale={scale}")
+            if out is None:  # allocated once the output channels and dtype are known
+                out = res.new_empty((n, res.shape[1], h * scale, w * scale),
+                                    device=output_device if output_device is not None else image.device)
+            oy, ox = (y0 - ey0) * scale, (x0 - ex0) * scale
+            core = res[:, :, oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
+            out[:, :, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = core.to(out.device)
+    assert out is not None  # H, W >= 1 guarantees at least one tile
+    return out
+
+
+def pad_to_multiple(x: Tensor, multiple: int,
+                    mode: Literal["reflect", "replicate", "constant"] = "reflect") -> tuple[Tensor, tuple[int, int]]:
+    """Pad (..., H, W) at the bottom/right so H and W are multiples of ``multiple``.
+
+    U-Nets with k down-samplings need sizes divisible by 2^k. Reflect padding avoids the
+    hard edge a zero border would add; it needs pad < size, so tiny inputs fall back to
+    ``replicate``. Crop the result back with :func:`unpad`.
+
+    Returns:
+        ``(x_padded, (H, W))`` with the original size.
+    """
+    if multiple < 1:
+        raise ValueError(f"pad_to_multiple: multiple must be >= 1, got {multiple}")
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x, (h, w)
+    if mode == "reflect" and (ph >= h or pw >= w):
+        mode = "replicate"
+    lead = x.shape[:-2]
+    x4 = x.reshape(-1, 1, h, w) if x.dim() != 4 else x  # F.pad's reflect/replicate want 3-D/4-D
+    if mode == "constant":
+        padded = F.pad(x4, (0, pw, 0, ph), mode="constant", value=0.0)
+    else:
+        padded = F.pad(x4, (0, pw, 0, ph), mode=mode)
+    return padded.reshape(*lead, h + ph, w + pw), (h, w)
+
+
+def unpad(y: Tensor, size: tuple[int, int], scale: int = 1) -> Tensor:
+    """Crop (..., H', W') back to the original ``size`` (times ``scale`` for SR outputs)."""
+    return y[..., : size[0] * scale, : size[1] * scale]
