@@ -256,9 +256,9 @@ class Trainer:
             os.environ.setdefault("WANDB_SILENT", "true")
             id_file = self.run_dir / "wandb_id.txt"
             if self.is_main and not id_file.exists():
-                import wandb.util
+                import secrets
 
-                id_file.write_text(wandb.util.generate_id())
+                id_file.write_text(secrets.token_hex(4))  # W&B run id: resuming continues the same run
             self.acc.wait_for_everyone()
             kw["wandb"] = {"dir": str(self.run_dir), "mode": wandb_mode(self.cfg.logging.wandb_mode),
                            "name": self.run_dir.name, "id": id_file.read_text().strip(), "resume": "allow"}

@@ -86,7 +86,7 @@ def get_classifier(dataset, num_classes: int = 10) -> DigitClassifier:  # noqa: 
     """The cached classifier for ``dataset`` (an :class:`i2i.data.digits.MNISTDigits`), trained if absent."""
     from safetensors.torch import load_file, save_file
 
-    path = cache_dir() / "classifiers" / f"digits-{dataset.fingerprint()}.safetensors"
+    path = cache_dir() / "classifiers" / f"digits-v2-{dataset.fingerprint()}.safetensors"  # v2: bump when training changes
     model = DigitClassifier(num_classes)
     if path.is_file():
         model.load_state_dict(load_file(str(path)))
