@@ -28,7 +28,6 @@ A mask value that is neither a class of the table nor the ignore value raises
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -689,7 +688,3 @@ class SegMosaicDataset(_SegBase):
     def _load(self, i: int) -> tuple[Tensor, Tensor]:
         return self.images[i].float().div(255.0), self.masks[i].long()
 
-
-def class_info(dataset: Any) -> tuple[Sequence[str], Sequence[tuple[int, int, int]]]:
-    """(class names, palette) of a dataset of this module (empty if it has none)."""
-    return tuple(getattr(dataset, "classes", ())), tuple(getattr(dataset, "palette", ()))
