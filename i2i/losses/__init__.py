@@ -1,2 +1,2 @@
 """Losses; importing a module registers its classes."""
-from . import adversarial, classification  # noqa: F401
+from . import adversarial, classification, perceptual, pixel  # noqa: F401

@@ -1,2 +1,2 @@
 """Networks; importing a module registers its classes."""
-from . import blocks, dcgan, mlp  # noqa: F401
+from . import blocks, dcgan, mlp, patchgan, resnet_generator, seg_adversary, segmentor, srresnet, unet, vgg_style  # noqa: F401

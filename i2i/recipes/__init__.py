@@ -1,2 +1,2 @@
 """Recipes; importing a module registers its classes."""
-from . import digits  # noqa: F401
+from . import digits, pix2pix, segmentation, super_resolution  # noqa: F401
