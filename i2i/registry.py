@@ -59,6 +59,10 @@ class Registry:
         fn = self.get(spec["type"], f"{key}.type" if key else "type")
         kwargs = {k: v for k, v in spec.items() if k != "type"}
         check_kwargs(fn, kwargs, key, injected=injected)
+        # arguments that are themselves registered names (``objective: hinge``) are checked too
+        for arg, registry in getattr(fn, "registry_args", {}).items():
+            if arg in kwargs:
+                registry.get(kwargs[arg], f"{key}.{arg}" if key else arg)
 
     def build(self, spec: Mapping[str, Any], key: str = "", **injected: Any) -> Any:
         """Validate and call. ``injected`` are arguments the caller supplies (not from YAML)."""

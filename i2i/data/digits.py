@@ -120,8 +120,8 @@ class MNISTDigits(Dataset):
         if limit is not None:
             images, labels = images[:limit], labels[:limit]
         self.root, self.split = root, split
-        self.images = torch.from_numpy(np.ascontiguousarray(images))  # (N, 28, 28) uint8
-        self.labels = torch.from_numpy(np.ascontiguousarray(labels))
+        self.images = torch.from_numpy(np.array(images, copy=True))  # (N, 28, 28) uint8
+        self.labels = torch.from_numpy(np.array(labels, copy=True))
 
     def __len__(self) -> int:
         return len(self.images)

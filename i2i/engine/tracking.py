@@ -45,15 +45,12 @@ class MetricsLog:
             tmp = path.with_suffix(".tmp")
             tmp.write_text("".join(ln + "\n" for ln in kept))
             os.replace(tmp, path)
-        self._f = open(path, "a")
 
     def write(self, step: int, values: dict[str, float]) -> None:
+        """Append one row (opened per write: a crash loses at most the row being written)."""
         row = {"step": step, **{k: (v if math.isfinite(v) else str(v)) for k, v in values.items()}}
-        self._f.write(json.dumps(row) + "\n")
-        self._f.flush()
-
-    def close(self) -> None:
-        self._f.close()
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

@@ -119,20 +119,21 @@ def _eval_mode(*modules: nn.Module | None):
 
 class Trainer:
     def __init__(self, cfg: Config, output_dir: str | Path | None = None, resume: bool | str | None = None):
-        from accelerate import Accelerator
-        from accelerate.utils import DataLoaderConfiguration, set_seed
+        from accelerate import Accelerator, PartialState
+        from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 
         self.cfg = cfg
         t = cfg.train
+        PartialState()  # process group first: every process must agree on the run directory
+        self.run_dir = self._resolve_run_dir(output_dir, resume)
         trackers = None if cfg.logging.tracker == "none" else [cfg.logging.tracker]
         self.acc = acc = Accelerator(
             mixed_precision=t.mixed_precision,
             log_with=trackers,
+            project_config=ProjectConfiguration(project_dir=str(self.run_dir), logging_dir=str(self.run_dir)),
             dataloader_config=DataLoaderConfiguration(split_batches=True),
             step_scheduler_with_optimizer=True,
         )
-        self.run_dir = self._resolve_run_dir(output_dir, resume)
-        acc.project_configuration.set_directories(str(self.run_dir))
         self.is_main = acc.is_main_process
 
         # ---- build (same seed on every process: identical initial weights) ----------
@@ -509,6 +510,4 @@ class Trainer:
             self.evaluate()
         if self.is_main:
             plot_curves(self.run_dir)
-        if self.metrics is not None:
-            self.metrics.close()
         self.acc.end_training()

@@ -137,6 +137,8 @@ class AdversarialLoss(nn.Module):
         real_label: target for real samples in the sigmoid games (<1 = one-sided smoothing).
     """
 
+    registry_args = {"objective": GAN_OBJECTIVES}  # validated with the config, before anything is built
+
     def __init__(self, objective: str = "non_saturating", weight: float = 1.0, d_weight: float = 1.0,
                  gp_weight: float = 10.0, real_label: float = 1.0):
         super().__init__()

@@ -8,7 +8,10 @@ a projection of z reshaped to a 7×7 map). 28 = 7·2·2, so G has two ×2 up-sam
 Conditioning:
 
 * G: ``num_classes > 0`` -> a learned label embedding is concatenated to z (Mirza &
-  Osindero 2014; Odena et al. 2017 for ACGAN).
+  Osindero 2014; Odena et al. 2017 for ACGAN), or, with ``cond: multiply``, multiplies z
+  element-wise (embedding size = z_dim). Multiplying keeps z in every input unit, which
+  makes it harder for a class-conditional G to ignore the noise and collapse to one image
+  per class (the ACGAN failure of Shu et al. 2017).
 * D: ``num_classes > 0`` -> the embedding is projected to a 28×28 plane and concatenated
   as an extra input channel (CGAN). ``aux_classes > 0`` -> an auxiliary classification
   head beside the real/fake head (ACGAN, Odena et al., "Conditional Image Synthesis with
@@ -22,6 +25,8 @@ Conditioning:
                                                                                 └─ Linear ─ class logits (ACGAN)
 """
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -45,12 +50,14 @@ class DCGANGenerator(nn.Module):
     """z (N, z_dim) [+ y (N,)] -> images (N, channels, 28, 28) in [-1, 1]."""
 
     def __init__(self, z_dim: int = 100, base_channels: int = 64, channels: int = 1, num_classes: int = 0,
-                 embed_dim: int = 50):
+                 embed_dim: int = 50, cond: Literal["concat", "multiply"] = "concat"):
         super().__init__()
-        self.z_dim, self.num_classes = z_dim, num_classes
+        self.z_dim, self.num_classes, self.cond = z_dim, num_classes, cond
         c = base_channels
+        if cond == "multiply":
+            embed_dim = z_dim
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes > 0 else None
-        in_dim = z_dim + (embed_dim if num_classes > 0 else 0)
+        in_dim = z_dim + (embed_dim if num_classes > 0 and cond == "concat" else 0)
         self.project = nn.Sequential(nn.Linear(in_dim, 2 * c * 7 * 7, bias=False))
         self.net = nn.Sequential(
             nn.BatchNorm2d(2 * c), nn.ReLU(inplace=True),
@@ -64,7 +71,7 @@ class DCGANGenerator(nn.Module):
         if self.embed is not None:
             if y is None:
                 raise ValueError("this generator is conditional: pass labels y")
-            z = torch.cat([z, self.embed(y)], dim=1)
+            z = z * self.embed(y) if self.cond == "multiply" else torch.cat([z, self.embed(y)], dim=1)
         return self.net(self.project(z).view(-1, 2 * self._c, 7, 7))
 
 

@@ -9,6 +9,10 @@
   D maximises L_S + L_C and G maximises L_C − L_S. Here: D minimises
   ``adv.d_loss + aux(real) + aux(fake)``, G minimises ``adv.g_loss + aux(fake)``;
   ``losses.auxiliary.weight`` scales L_C. Fake labels are drawn uniformly.
+  ``d_aux_on_fake: false`` trains D's class head on real images only (a common variant:
+  with it on, D and G can agree on a permuted "code" for the classes, and G is pushed to the
+  single most classifiable image per class — Shu et al. 2017, "AC-GAN learns a biased
+  distribution"). ``g_aux_scale`` multiplies G's class term only (1 = the paper).
 
 Batches: ``{"image": (N, 1, 28, 28) in [-1, 1], "label": (N,) int64}``.
 """
@@ -40,8 +44,10 @@ class DigitsRecipe(Recipe):
     aux_head: ClassVar[bool] = False
 
     def __init__(self, losses: dict[str, nn.Module], num_classes: int = 10, eval_samples_per_class: int = 100,
-                 eval_seed: int = 1234):
+                 eval_seed: int = 1234, d_aux_on_fake: bool = True, g_aux_scale: float = 1.0):
         super().__init__(losses)
+        self.d_aux_on_fake = d_aux_on_fake
+        self.g_aux_scale = g_aux_scale
         self.num_classes = num_classes
         self.eval_samples_per_class = eval_samples_per_class
         self.eval_seed = eval_seed
@@ -103,7 +109,9 @@ class DigitsRecipe(Recipe):
             logs["d/gp"] = gp.detach()
         if self.aux_head:
             assert r_aux is not None and f_aux is not None
-            aux = self.losses["auxiliary"](r_aux, y) + self.losses["auxiliary"](f_aux, y_fake)
+            aux = self.losses["auxiliary"](r_aux, y)
+            if self.d_aux_on_fake:
+                aux = aux + self.losses["auxiliary"](f_aux, y_fake)
             loss = loss + aux
             logs["d/aux"] = aux.detach()
             logs["d/aux_acc_real"] = (r_aux.argmax(1) == y).float().mean()
@@ -118,7 +126,7 @@ class DigitsRecipe(Recipe):
         logs: Logs = {"g/adv": loss.detach()}
         if self.aux_head:
             assert f_aux is not None
-            aux = self.losses["auxiliary"](f_aux, out["y_fake"])
+            aux = self.g_aux_scale * self.losses["auxiliary"](f_aux, out["y_fake"])
             loss = loss + aux
             logs["g/aux"] = aux.detach()
         logs["g/total"] = loss.detach()

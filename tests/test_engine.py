@@ -1,0 +1,216 @@
+"""The training engine on real digit data: few-step runs, exact resume, checkpoints, exports, logging."""
+from __future__ import annotations
+
+import glob
+import json
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+from i2i.config import load_config
+from i2i.engine import checkpoint as ckpt
+from i2i.engine.tracking import read_metrics
+from i2i.engine.trainer import ResumableBatchSampler, Trainer, TrainingError
+from i2i.errors import CheckpointError
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["logging.tracker=none", "logging.progress=false", "eval.every=0", "eval.at_end=false", "logging.sample_every=0",
+        "models.generator.base_channels=16", "models.discriminator.base_channels=16", "data.batch_size=16"]
+
+
+def train(task: str, out: Path, extra: list[str], resume: bool | str | None = None) -> Trainer:
+    cfg = load_config(ROOT / "tasks" / f"{task}.yaml", FAST + extra)
+    t = Trainer(cfg, output_dir=out, resume=resume)
+    t.fit()
+    return t
+
+
+@pytest.mark.parametrize("task", ["gan_mnist", "dcgan_mnist", "cgan_mnist", "acgan_mnist"])
+def test_every_digit_recipe_trains_a_few_real_steps(task: str, tmp_path: Path) -> None:
+    extra = ["train.max_steps=6", "train.log_every=2"]
+    if task == "gan_mnist":
+        extra = [e for e in extra] + ["models.generator.hidden=[32, 64]", "models.discriminator.hidden=[64, 32]"]
+        FAST_ = [f for f in FAST if "base_channels" not in f]
+        cfg = load_config(ROOT / "tasks" / f"{task}.yaml", FAST_ + extra)
+        Trainer(cfg, output_dir=tmp_path).fit()
+    else:
+        train(task, tmp_path, extra)
+    rows = [r for r in read_metrics(tmp_path) if "g/total" in r]
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    for r in rows:
+        for k in ("g/adv", "d/loss", "d/real", "d/fake", "lr/generator", "perf/img_per_s"):
+            assert isinstance(r[k], float), (k, r)
+        assert 0 <= r["d/real"] <= 1 and 0 <= r["d/fake"] <= 1
+    if task == "acgan_mnist":
+        assert "g/aux" in rows[0] and "d/aux" in rows[0]
+        assert rows[0]["g/total"] == pytest.approx(rows[0]["g/adv"] + rows[0]["g/aux"], rel=1e-5)
+    assert (tmp_path / "export" / "config.json").is_file()
+    assert (tmp_path / "checkpoints" / "step_00000006" / "state.pt").is_file()
+    assert (tmp_path / "config.yaml").is_file()
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
+    """Same seed on CPU: losses logged after the resume point equal the uninterrupted run's."""
+    extra = ["train.max_steps=12", "train.ckpt_every=6", "train.log_every=1", "train.ema_decay=0.9",
+             "train.d_steps=2"]
+    full = tmp_path / "full"
+    train("acgan_mnist", full, extra)
+    part = tmp_path / "part"
+    train("acgan_mnist", part, ["train.max_steps=6"] + [e for e in extra if "max_steps" not in e])
+    # continue the 6-step run to 12 (the schedule length is part of the config, so resume with the full one)
+    cfg = load_config(ROOT / "tasks/acgan_mnist.yaml", FAST + extra)
+    Trainer(cfg, output_dir=part, resume=True).fit()
+    a = {r["step"]: r for r in read_metrics(full) if "g/total" in r}
+    b = {r["step"]: r for r in read_metrics(part) if "g/total" in r}
+    assert sorted(b) == list(range(1, 13))
+    for step in range(7, 13):
+        for k in ("g/total", "d/loss", "d/real", "g/aux"):
+            assert a[step][k] == b[step][k], (step, k)
+    ea = ckpt.load_tensors(full / "export" / "generator.safetensors")
+    eb = ckpt.load_tensors(part / "export" / "generator.safetensors")
+    assert all(torch.equal(ea[k], eb[k]) for k in ea)
+
+
+def test_checkpoints_keep_last_and_refuse_incompatible_resume(tmp_path: Path) -> None:
+    train("cgan_mnist", tmp_path, ["train.max_steps=8", "train.ckpt_every=2", "train.keep_last=2"])
+    names = [p.name for p in ckpt.list_checkpoints(tmp_path)]
+    assert names == ["step_00000006", "step_00000008"]
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+    cfg = load_config(ROOT / "tasks/cgan_mnist.yaml", FAST + ["train.max_steps=10", "models.generator.z_dim=64"])
+    with pytest.raises(CheckpointError, match=r"different architecture; differing keys: models.generator.z_dim"):
+        Trainer(cfg, output_dir=tmp_path, resume=True)
+    cfg = load_config(ROOT / "tasks/cgan_mnist.yaml", FAST + ["train.max_steps=10"])
+    with pytest.raises(CheckpointError, match="already holds checkpoints: add --resume"):
+        Trainer(cfg, output_dir=tmp_path)
+
+
+def test_a_half_written_checkpoint_is_ignored(tmp_path: Path) -> None:
+    train("cgan_mnist", tmp_path, ["train.max_steps=4", "train.ckpt_every=2"])
+    # what a kill during a save leaves: a temp folder that was never renamed into place
+    junk = tmp_path / "checkpoints" / ".tmp-step_00000006"
+    junk.mkdir()
+    (junk / "models.safetensors").write_bytes(b"\x00" * 10)
+    assert ckpt.latest_checkpoint(tmp_path).name == "step_00000004"
+
+
+def test_checkpoint_state_refuses_code_execution(tmp_path: Path) -> None:
+    import os
+    import pickle
+
+    class Evil:
+        def __reduce__(self):  # would run a shell command when unpickled
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    p = tmp_path / "state.pt"
+    with open(p, "wb") as f:
+        pickle.dump({"step": Evil()}, f)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        ckpt.safe_torch_load(p)
+    torch.save({"x": Evil()}, p)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        ckpt.safe_torch_load(p)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_non_finite_losses_stop_the_run_with_a_checkpoint(tmp_path: Path) -> None:
+    cfg = load_config(ROOT / "tasks/cgan_mnist.yaml", FAST + ["train.max_steps=20", "train.max_nonfinite=3"])
+    t = Trainer(cfg, output_dir=tmp_path)
+    real_d_loss = t.recipe.d_loss
+
+    def poisoned(D, batch, out):  # noqa: ANN001
+        loss, logs = real_d_loss(D, batch, out)
+        return loss * float("nan") if t.step >= 2 else loss, logs
+
+    t.recipe.d_loss = poisoned
+    before = {k: v.clone() for k, v in t.bare["discriminator"].state_dict().items()}
+    with pytest.raises(TrainingError, match=r"3 non-finite steps in a row at step 4 .*saved to"):
+        t.fit()
+    last = ckpt.latest_checkpoint(tmp_path)
+    assert last is not None
+    saved = ckpt.sub_state(ckpt.load_tensors(last / "models.safetensors"), "discriminator")
+    assert all(torch.isfinite(v.float()).all() for v in saved.values())
+    assert any(not torch.equal(before[k], saved[k]) for k in before)  # the two good steps were kept
+
+
+def test_sampler_is_sharded_and_restartable() -> None:
+    full = ResumableBatchSampler(10, 3, seed=1)
+    it = iter(full)
+    first = [next(it) for _ in range(7)]
+    again = iter(ResumableBatchSampler(10, 3, seed=1, start=4))
+    assert [next(again) for _ in range(3)] == first[4:]
+    r0 = iter(ResumableBatchSampler(10, 2, seed=1, rank=0, world=2))
+    r1 = iter(ResumableBatchSampler(10, 2, seed=1, rank=1, world=2))
+    a, b = next(r0), next(r1)
+    assert not {i for i, _ in a} & {i for i, _ in b}
+    tiny = iter(ResumableBatchSampler(3, 8, seed=0))  # smaller than a batch: wraps around
+    assert len(next(tiny)) == 8
+
+
+def test_wandb_offline_run_holds_the_logged_values(tmp_path: Path) -> None:
+    pytest.importorskip("wandb")
+    cfg = load_config(ROOT / "tasks/acgan_mnist.yaml",
+                      [f for f in FAST if f != "logging.tracker=none"] + ["train.max_steps=4", "train.log_every=2",
+                                                                           "logging.tracker=wandb", "logging.sample_every=2"])
+    Trainer(cfg, output_dir=tmp_path).fit()
+    runs = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "run-*.wandb"))
+    assert len(runs) == 1
+    history = [h for h in read_wandb_history(Path(runs[0])) if "g/total" in h]
+    logged = {r["step"]: r for r in read_metrics(tmp_path) if "g/total" in r}
+    assert [h["_step"] for h in history] == [2, 4]
+    for h in history:
+        assert h["g/total"] == pytest.approx(logged[h["_step"]]["g/total"])
+        assert h["d/real"] == pytest.approx(logged[h["_step"]]["d/real"])
+    assert glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "files" / "media" / "images" / "samples_*.png"))
+
+
+def read_wandb_history(path: Path) -> list[dict]:
+    """Parse W&B's offline record log (LevelDB-style blocks of protobuf ``Record``s)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    pos, block, pending, out = 7, 32768, b"", []
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk = data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind == 1:
+            full = chunk
+        elif kind == 2:
+            pending = chunk
+            continue
+        elif kind == 3:
+            pending += chunk
+            continue
+        elif kind == 4:
+            full = pending + chunk
+        else:
+            continue
+        rec = pb.Record()
+        rec.ParseFromString(full)
+        if rec.WhichOneof("record_type") == "history":
+            out.append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in rec.history.item})
+    return out
+
+
+def test_tensorboard_tracker_writes_event_files(tmp_path: Path) -> None:
+    cfg = load_config(ROOT / "tasks/cgan_mnist.yaml",
+                      [f for f in FAST if f != "logging.tracker=none"] + ["train.max_steps=2", "train.log_every=1",
+                                                                           "logging.tracker=tensorboard"])
+    Trainer(cfg, output_dir=tmp_path).fit()
+    assert list(tmp_path.rglob("events.out.tfevents.*"))
+
+
+def test_end_of_run_artifacts(tiny_acgan_run: Path) -> None:
+    run = tiny_acgan_run
+    assert (run / "plots" / "loss_curves.png").stat().st_size > 1000
+    assert (run / "plots" / "d_scores.png").stat().st_size > 1000
+    info = json.loads((run / "export" / "config.json").read_text())
+    assert info["task"] == "digits" and info["models"]["generator"]["type"] == "dcgan"
+    assert info["meta"]["num_classes"] == 10

@@ -1,0 +1,101 @@
+"""GAN objectives against closed-form values on known logits, and the λ wrapper."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from i2i.losses.adversarial import AdversarialLoss, gradient_penalty
+from i2i.registry import LOSSES
+
+R = torch.tensor([2.0, -1.0, 0.5])  # D's logits on real samples
+F_ = torch.tensor([-3.0, 0.0, 1.0])  # ... on fakes
+
+
+def sig(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+BCE_D = mean([-math.log(sig(r)) for r in R.tolist()]) + mean([-math.log(1 - sig(f)) for f in F_.tolist()])
+
+
+@pytest.mark.parametrize("objective, d_expected, g_expected", [
+    ("minimax", BCE_D, mean([math.log(1 - sig(f)) for f in F_.tolist()])),
+    ("non_saturating", BCE_D, mean([-math.log(sig(f)) for f in F_.tolist()])),
+    ("vanilla", BCE_D, mean([-math.log(sig(f)) for f in F_.tolist()])),
+    # Goodfellow 2016 tutorial eq. 10: J(G) = -1/2 E exp(σ⁻¹(D(G(z)))), σ⁻¹(D) is the logit
+    ("maximum_likelihood", BCE_D, mean([-0.5 * math.exp(f) for f in F_.tolist()])),
+    ("least_squares", mean([0.5 * (r - 1) ** 2 for r in R.tolist()]) + mean([0.5 * f**2 for f in F_.tolist()]),
+     mean([0.5 * (f - 1) ** 2 for f in F_.tolist()])),
+    ("hinge", mean([max(0, 1 - r) for r in R.tolist()]) + mean([max(0, 1 + f) for f in F_.tolist()]),
+     mean([-f for f in F_.tolist()])),
+    ("wgan_gp", mean(F_.tolist()) - mean(R.tolist()), -mean(F_.tolist())),
+])
+def test_closed_forms(objective: str, d_expected: float, g_expected: float) -> None:
+    adv = AdversarialLoss(objective)
+    assert adv.d_loss(R, F_).item() == pytest.approx(d_expected, rel=1e-6)
+    assert adv.g_loss(F_).item() == pytest.approx(g_expected, rel=1e-6)
+
+
+def test_weights_apply_to_the_right_terms() -> None:
+    plain = AdversarialLoss("non_saturating")
+    w = LOSSES.build({"type": "adversarial", "objective": "non_saturating", "weight": 1e-3, "d_weight": 0.5})
+    assert w.g_loss(F_).item() == pytest.approx(1e-3 * plain.g_loss(F_).item())
+    assert w(F_).item() == pytest.approx(w.g_loss(F_).item())
+    assert w.d_loss(R, F_).item() == pytest.approx(0.5 * plain.d_loss(R, F_).item())
+
+
+def test_one_sided_label_smoothing() -> None:
+    adv = AdversarialLoss("non_saturating", real_label=0.9)
+    expected = mean([-(0.9 * math.log(sig(r)) + 0.1 * math.log(1 - sig(r))) for r in R.tolist()]) + \
+        mean([-math.log(1 - sig(f)) for f in F_.tolist()])
+    assert adv.d_loss(R, F_).item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("objective", ["minimax", "non_saturating", "maximum_likelihood", "least_squares", "hinge", "wgan_gp"])
+def test_stable_on_extreme_logits(objective: str) -> None:
+    adv = AdversarialLoss(objective)
+    big = torch.tensor([-1e4, 1e4, 80.0, -80.0], requires_grad=True)
+    d = adv.d_loss(big, big.flip(0))
+    g = adv.g_loss(big)
+    (d + g).backward()
+    assert torch.isfinite(d) and torch.isfinite(g) and torch.isfinite(big.grad).all()
+
+
+def test_non_saturating_keeps_gradient_where_minimax_saturates() -> None:
+    # D confidently rejects the fake (logit -10): minimax's gradient vanishes, NS's does not
+    f = torch.tensor([-10.0], requires_grad=True)
+    AdversarialLoss("minimax").g_loss(f).backward()
+    g_mm = f.grad.abs().item()
+    f.grad = None
+    AdversarialLoss("non_saturating").g_loss(f).backward()
+    assert g_mm < 1e-4 < f.grad.abs().item()
+
+
+def test_gradient_penalty_closed_form() -> None:
+    # D(x) = w·x has ∇D = w everywhere: GP = (‖w‖ - 1)² whatever the interpolates
+    w = torch.tensor([3.0, 4.0])
+    real, fake = torch.randn(5, 2), torch.randn(5, 2)
+    gp = gradient_penalty(lambda x: x @ w, real, fake)
+    assert gp.item() == pytest.approx((5.0 - 1.0) ** 2)
+    adv = AdversarialLoss("wgan_gp", gp_weight=10.0)
+    assert adv.needs_penalty
+    assert adv.penalty(lambda x: x @ w, real, fake).item() == pytest.approx(160.0)
+    assert AdversarialLoss("hinge").penalty(lambda x: x @ w, real, fake).item() == 0.0
+
+
+def test_score_is_probability_for_sigmoid_games_and_raw_otherwise() -> None:
+    assert AdversarialLoss("non_saturating").score(torch.zeros(3)).item() == pytest.approx(0.5)
+    assert AdversarialLoss("hinge").score(torch.tensor([1.0, 3.0])).item() == pytest.approx(2.0)
+
+
+def test_unknown_objective_names_the_key() -> None:
+    from i2i.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^losses.adversarial.objective: unknown GAN objective 'x'"):
+        LOSSES.build({"type": "adversarial", "objective": "x"}, "losses.adversarial")
