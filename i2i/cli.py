@@ -5,7 +5,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from .errors import I2IError
+from .errors import I2IError, one_line
 
 EXIT_USER_ERROR = 2
 EXIT_FAILURE = 1
@@ -23,11 +23,11 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     except I2IError as e:
         if debug:
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as e:  # noqa: BLE001  (a bug or an environment problem: still one line)
         if debug:
             raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        msg = one_line(str(e).strip().splitlines()[0]) if str(e).strip() else ""
         print(f"error: {type(e).__name__}: {msg} (run with --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILURE

@@ -51,6 +51,8 @@ class TrainConfig:
     ckpt_every: int = 500
     keep_last: int = 3
     max_nonfinite: int = 10
+    on_nonfinite: Literal["stop", "reload"] = "stop"  # reload: back to the last checkpoint, lr × nonfinite_lr_factor
+    nonfinite_lr_factor: float = 0.5
     init: dict[str, str] = field(default_factory=dict)  # slot -> export dir / run dir to start from
 
 
@@ -223,6 +225,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"must be >= 1, got {getattr(cfg.data, k)}", f"data.{k}")
     if cfg.data.num_workers < 0:
         raise ConfigError(f"must be >= 0, got {cfg.data.num_workers}", "data.num_workers")
+    if not 0.0 < t.nonfinite_lr_factor <= 1.0:
+        raise ConfigError(f"must be in (0, 1], got {t.nonfinite_lr_factor}", "train.nonfinite_lr_factor")
     if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
         raise ConfigError(f"must be in (0, 1), got {t.ema_decay}", "train.ema_decay")
     for slot, path in t.init.items():

@@ -10,10 +10,18 @@ class I2IError(Exception):
     """Base class for user-facing errors (bad config, bad data, bad checkpoint)."""
 
 
+def one_line(text: str) -> str:
+    """Escape line breaks and other unprintable characters (``\\n``, ``\\u2028``…)."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 class ConfigError(I2IError, ValueError):
     """A config key is unknown, has the wrong type, or names something that does not exist."""
 
     def __init__(self, message: str, key: str | None = None):
+        # keys come from user YAML and may hold any character: keep the message on one line
+        key = one_line(key) if key else key
+        message = one_line(message)
         self.key = key
         super().__init__(f"{key}: {message}" if key else message)
 

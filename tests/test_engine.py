@@ -214,3 +214,29 @@ def test_end_of_run_artifacts(tiny_acgan_run: Path) -> None:
     info = json.loads((run / "export" / "config.json").read_text())
     assert info["task"] == "digits" and info["models"]["generator"]["type"] == "dcgan"
     assert info["meta"]["num_classes"] == 10
+
+
+def test_non_finite_reload_policy_goes_back_and_lowers_the_learning_rate(tmp_path: Path) -> None:
+    cfg = load_config(ROOT / "tasks/cgan_mnist.yaml", FAST + ["train.max_steps=12", "train.max_nonfinite=2",
+                                                              "train.ckpt_every=4", "train.on_nonfinite=reload",
+                                                              "train.log_every=1"])
+    t = Trainer(cfg, output_dir=tmp_path)
+    real_g_loss = t.recipe.g_loss
+    poisoned_steps = {6, 7}  # two bad steps in a row once, at steps 6 and 7 (0-based)
+    calls = {"n": 0}
+
+    def poisoned(D, batch, out):  # noqa: ANN001
+        loss, logs = real_g_loss(D, batch, out)
+        bad = t.step in poisoned_steps and calls["n"] < 2
+        if bad:
+            calls["n"] += 1
+        return loss * float("inf") if bad else loss, logs
+
+    t.recipe.g_loss = poisoned
+    t.fit()
+    assert t.step == 12 and t.lr_scale == 0.5
+    rows = {r["step"]: r for r in read_metrics(tmp_path) if "lr/generator" in r}
+    assert rows[4]["lr/generator"] == pytest.approx(2e-4)
+    assert rows[12]["lr/generator"] == pytest.approx(1e-4)
+    state = ckpt.safe_torch_load(ckpt.latest_checkpoint(tmp_path) / "state.pt")
+    assert state["lr_scale"] == 0.5

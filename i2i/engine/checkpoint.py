@@ -124,6 +124,10 @@ def write_checkpoint(tmp: Path, final: Path, tensors: dict[str, torch.Tensor], s
     (tmp / "config.yaml").write_text(config_text)
     _fsync_file(tmp / "config.yaml")
     _fsync_dir(tmp)
+    if os.environ.get("I2I_FAULT_SLOW_SAVE"):  # fault-injection hook for the tests: widen the kill window
+        import time
+
+        time.sleep(float(os.environ["I2I_FAULT_SLOW_SAVE"]))
     if final.exists():  # re-saving a step (after a resume): replace the old copy
         shutil.rmtree(final)
     os.rename(tmp, final)

@@ -192,6 +192,8 @@ class Trainer:
         self.step = 0
         self.consumed = 0
         self.nonfinite = 0
+        self.lr_scale = 1.0  # < 1 after non-finite reloads; saved, so a resume keeps the lowered rates
+        self.reload_data = False
         resume_path = self._find_resume(resume)
         if resume_path is not None:
             self._load(resume_path)
@@ -211,6 +213,8 @@ class Trainer:
 
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            for stale in (self.run_dir / "checkpoints").glob(".tmp-step_*"):  # a save killed half-way
+                shutil.rmtree(stale, ignore_errors=True)
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", resume_step=self.step if resume_path else None) if self.is_main else None
         if trackers:
@@ -279,6 +283,7 @@ class Trainer:
             "step": self.step,
             "consumed": self.consumed,
             "nonfinite": self.nonfinite,
+            "lr_scale": self.lr_scale,
             "optimizers": {s: o.state_dict() for s, o in self.opts.items()},
             "schedulers": {s: sc.state_dict() for s, sc in self.scheds.items()},
             "scaler": self.acc.scaler.state_dict() if self.acc.scaler is not None else None,
@@ -327,6 +332,7 @@ class Trainer:
         if self.acc.scaler is not None and state.get("scaler"):
             self.acc.scaler.load_state_dict(state["scaler"])
         self.step, self.consumed, self.nonfinite = state["step"], state["consumed"], state.get("nonfinite", 0)
+        self.lr_scale = state.get("lr_scale", 1.0)
         if rng is not None:
             ckpt.set_rng_state(rng)
         else:  # a different number of processes than when saved: fresh, but deterministic, streams
@@ -418,10 +424,28 @@ class Trainer:
         self._log({"train/nonfinite_steps": float(self.nonfinite)})
         if self.is_main:
             print(f"step {self.step}: non-finite {what}; step skipped ({self.nonfinite} in a row)", flush=True)
-        if self.nonfinite >= self.cfg.train.max_nonfinite:
-            path = self.save()
-            raise TrainingError(f"{self.nonfinite} non-finite steps in a row at step {self.step} (last: {what}); "
-                                f"last good state saved to {path}. Lower the learning rate or enable train.grad_clip")
+        if self.nonfinite < self.cfg.train.max_nonfinite:
+            return
+        t = self.cfg.train
+        last = ckpt.latest_checkpoint(self.run_dir)
+        if t.on_nonfinite == "reload" and last is not None:
+            self._load(last)
+            for s, opt in self.opts.items():
+                for group in opt.param_groups:
+                    group["lr"] *= t.nonfinite_lr_factor
+                sched = getattr(self.scheds[s], "scheduler", self.scheds[s])
+                sched.base_lrs = [lr * t.nonfinite_lr_factor for lr in sched.base_lrs]
+            self.lr_scale *= t.nonfinite_lr_factor
+            self.nonfinite = 0
+            self.reload_data = True
+            if self.is_main:
+                print(f"reloaded {last} and scaled learning rates by {t.nonfinite_lr_factor} "
+                      f"(now ×{self.lr_scale:g} of the configured values)", flush=True)
+            return
+        path = self.save()
+        raise TrainingError(f"{self.nonfinite} non-finite steps in a row at step {self.step} (last: {what}); "
+                            f"last good state saved to {path}. Lower the learning rate, enable train.grad_clip, "
+                            f"or set train.on_nonfinite=reload")
 
     def fit(self) -> Path:
         from tqdm.auto import tqdm
@@ -481,6 +505,12 @@ class Trainer:
                     D_bare.requires_grad_(True)
             if ok:
                 self.nonfinite = 0
+            if self.reload_data:  # back at a checkpoint: continue the data stream from its position
+                self.reload_data = False
+                self.sampler.start = self.consumed
+                data = iter(self.loader)
+                bar.n = self.step
+                continue
             self.step += 1
             bar.update(1)
 
