@@ -1,0 +1,218 @@
+"""i2i.apps.super_resolution: tools/infer.py and tools/eval.py --task sr, and upscale().
+
+A tiny SRResNet export is written per test module so that the CLI runs exactly as a user
+would run it (load_model from config.json + safetensors), but in milliseconds.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from i2i.apps.super_resolution import default_overlap, receptive_radius, upscale
+from i2i.cli import run
+from i2i.engine.checkpoint import write_export
+from i2i.inference import SHIPPED, load_model
+from i2i.nn.srresnet import SRResNet
+
+ROOT = Path(__file__).resolve().parent.parent
+SCALE = 4
+
+
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"_tool_{name}", ROOT / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _tiny_net(seed: int = 0) -> SRResNet:
+    torch.manual_seed(seed)
+    net = SRResNet(scale=SCALE, width=8, num_blocks=1)
+    # non-trivial BN statistics, so eval-mode BN is not the identity
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "export"
+    spec = {"type": "srresnet", "scale": SCALE, "width": 8, "num_blocks": 1, "batch_norm": True}
+    info = {"format": "i2i-export", "version": 1, "task": "sr", "recipe": {"type": "sr", "scale": SCALE},
+            "models": {"generator": spec}, "meta": {"scale": SCALE},
+            "config": {"data": {"type": "sr_folder", "root": None, "val_split": "val", "scale": SCALE}}}
+    write_export(out, {"generator": _tiny_net().state_dict()}, info)
+    return out
+
+
+def _photo(h: int, w: int) -> np.ndarray:
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[100:100 + h, 180:180 + w])
+
+
+def _good_and_bad_folder(folder: Path) -> dict[str, tuple[int, int]]:
+    """Writes good images (name -> expected LR (h, w) as seen after EXIF) and bad files."""
+    import cv2
+
+    folder.mkdir()
+    rgb = _photo(10, 14)
+    Image.fromarray(rgb).save(folder / "rgb.png")
+    Image.fromarray(rgb).convert("L").save(folder / "gray.png")
+    rgba = np.dstack([rgb, np.linspace(0, 255, 14 * 10).reshape(10, 14).astype(np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(folder / "rgba.png")
+    Image.fromarray(rgb).quantize(16).save(folder / "palette.png")
+    Image.fromarray((np.arange(10 * 14).reshape(10, 14) * 300).astype(np.uint16)).save(folder / "gray16.png")
+    cv2.imwrite(str(folder / "rgb16.png"), (rgb.astype(np.uint16) * 257)[..., ::-1].copy())
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 14 wide x 10 high, shown rotated: 10 wide x 14 high
+    Image.fromarray(rgb).save(folder / "rotated.jpg", exif=exif.tobytes())
+    # bad files: zero bytes, random bytes, a truncated PNG, text with an image suffix
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "corrupt.jpg").write_bytes(np.random.default_rng(0).bytes(300))
+    good_png = (folder / "rgb.png").read_bytes()
+    (folder / "truncated.png").write_bytes(good_png[: len(good_png) // 2])
+    (folder / "notes.png").write_text("not an image\n")
+    (folder / "readme.txt").write_text("ignored: no image suffix\n")
+    return {"rgb": (10, 14), "gray": (10, 14), "rgba": (10, 14), "palette": (10, 14), "gray16": (10, 14),
+            "rgb16": (10, 14), "rotated": (14, 10)}
+
+
+def test_infer_folder_good_and_bad_files(export: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import cv2
+
+    expected = _good_and_bad_folder(tmp_path / "in")
+    out = tmp_path / "out"
+    code = run(_tool("infer").main, ["--task", "sr", "--checkpoint", str(export), str(tmp_path / "in"), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1  # some files failed
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 4, err
+    for bad in ("empty.png", "corrupt.jpg", "truncated.png", "notes.png"):
+        assert sum(bad in line for line in errors) == 1, (bad, errors)
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(f"{n}_x{SCALE}.png" for n in expected)
+    for name, (h, w) in expected.items():
+        img = Image.open(out / f"{name}_x{SCALE}.png")
+        assert img.size == (w * SCALE, h * SCALE), name
+    modes = {n: Image.open(out / f"{n}_x{SCALE}.png").mode for n in expected}
+    assert modes["rgb"] == modes["palette"] == modes["rotated"] == "RGB"
+    assert modes["gray"] == "L" and modes["rgba"] == "RGBA"
+    assert modes["gray16"].startswith("I")  # 16-bit gray PNG
+    rgb16 = cv2.imread(str(out / f"rgb16_x{SCALE}.png"), cv2.IMREAD_UNCHANGED)
+    assert rgb16.dtype == np.uint16 and rgb16.shape == (40, 56, 3)
+    # the alpha channel is bicubic-upscaled, not run through the network: a smooth ramp stays a ramp
+    alpha = np.asarray(Image.open(out / f"rgba_x{SCALE}.png"))[..., 3].astype(int)
+    assert alpha[:, 0].min() < 40 and alpha[:, -1].max() > 200
+
+
+def test_infer_single_file_to_named_output(export: Path, tmp_path: Path) -> None:
+    src = tmp_path / "a.png"
+    Image.fromarray(_photo(9, 11)).save(src)
+    dst = tmp_path / "deep" / "result.png"
+    assert run(_tool("infer").main, ["--task", "sr", "--checkpoint", str(export), str(src), "-o", str(dst),
+                                    "--tile", "4"]) == 0
+    assert Image.open(dst).size == (44, 36)
+
+
+def test_tiled_equals_untiled_on_a_photo() -> None:
+    net = _tiny_net(1)
+    img = _photo(30, 34)
+    overlap = default_overlap(net)
+    assert overlap >= receptive_radius(net) == pytest.approx(2 * 1 + 7.5)
+    whole = upscale(net, img, tile=None)
+    tiled = upscale(net, img, tile=12, overlap=overlap)  # 3 x 3 tiles
+    assert whole.shape == tiled.shape == (30 * SCALE, 34 * SCALE, 3) and whole.dtype == np.uint8
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1  # within 1/255 on every pixel
+    # float path (16-bit inputs): equal within 1/255 before any rounding
+    f = img.astype(np.float32) / 255.0
+    whole_f = upscale(net, f, tile=None)
+    assert np.abs(whole_f - upscale(net, f, tile=12)).max() < 1 / 255
+    # without enough context, tiling is visibly wrong: the check above is not vacuous
+    assert np.abs(whole_f - upscale(net, f, tile=12, overlap=0)).max() > 1 / 255
+
+
+def test_upscale_accepts_tensor_and_gray() -> None:
+    net = _tiny_net(2)
+    t = torch.rand(1, 3, 6, 7)
+    assert upscale(net, t).shape == (24, 28, 3)
+    gray = upscale(net, (np.arange(42).reshape(6, 7) * 6).astype(np.uint8))
+    assert gray.shape == (24, 28) and gray.dtype == np.uint8
+    with pytest.raises(ValueError, match="batch"):
+        upscale(net, torch.rand(2, 3, 4, 4))
+
+
+def _eval_json(argv: list[str], capsys: pytest.CaptureFixture) -> dict:
+    assert run(_tool("eval").main, argv) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    return json.loads(last)
+
+
+def test_eval_json_hr_folder_and_paired(export: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from i2i.data.resize import imresize
+
+    hr_dir = tmp_path / "set"
+    hr_dir.mkdir()
+    Image.fromarray(_photo(50, 42)).save(hr_dir / "a.png")  # 50 is not a multiple of 4: mod-cropped
+    Image.fromarray(_photo(36, 40)).convert("L").save(hr_dir / "b.png")
+    m = _eval_json(["--task", "sr", "--checkpoint", str(export), "--data", str(hr_dir), "--json"], capsys)
+    for k in ("psnr_y", "ssim_y", "psnr", "ssim", "bicubic/psnr_y", "bicubic/ssim_y", "bicubic/psnr", "bicubic/ssim"):
+        assert isinstance(m[k], float) and np.isfinite(m[k]), k
+    assert m["num_images"] == 2 and [r["name"] for r in m["per_image"]] == ["a", "b"]
+    assert m["per_image"][0]["size"] == [40, 48]  # HR cropped to a multiple of the scale
+    assert m["bicubic/psnr_y"] > 20  # bicubic of a photo: a sane baseline number
+
+    paired = tmp_path / "paired"
+    (paired / "hr").mkdir(parents=True)
+    (paired / "lr").mkdir()
+    hr = _photo(48, 40)
+    Image.fromarray(hr).save(paired / "hr" / "c.png")
+    lr = imresize(torch.from_numpy(hr).permute(2, 0, 1).float()[None] / 255, scale=0.25).clamp(0, 1)
+    Image.fromarray((lr[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(paired / "lr" / "cx4.png")
+    p = _eval_json(["--task", "sr", "--checkpoint", str(export), "--data", str(paired), "--json"], capsys)
+    assert p["num_images"] == 1 and "hr/" in p["data"] and np.isfinite(p["bicubic/psnr_y"])
+
+    # the readable form: a per-image table then the tool's key/value lines
+    assert run(_tool("eval").main, ["--task", "sr", "--checkpoint", str(export), "--data", str(hr_dir)]) == 0
+    text = capsys.readouterr().out
+    assert "bic PSNR-Y" in text and "bicubic/psnr_y" in text
+
+
+def test_eval_rejects_wrong_scale(export: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run(_tool("eval").main, ["--task", "sr", "--checkpoint", str(export), "--scale", "2", "--json"]) == 2
+    assert "×4, not ×2" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (SHIPPED["sr"] / "config.json").is_file(), reason="shipped weights not present")
+def test_shipped_model_loads_without_checkpoint() -> None:
+    m = load_model(None, task="sr")
+    assert m.task == "sr" and m.generator.scale == 4
+    assert (SHIPPED["sr"] / "generator.safetensors").stat().st_size < 10 * 2**20
+    out = upscale(m, _photo(8, 8))
+    assert out.shape == (32, 32, 3) and out.dtype == np.uint8
+
+
+def test_interpolator_init_starts_at_bicubic_quality() -> None:
+    from i2i.apps.super_resolution import init_as_interpolator
+    from i2i.data.super_resolution import make_lr
+    from i2i.metrics.image import psnr
+    from i2i.recipes.super_resolution import bicubic_upscale
+
+    torch.manual_seed(0)
+    net = init_as_interpolator(SRResNet(scale=SCALE, width=8, num_blocks=1)).eval()
+    hr = torch.from_numpy(_photo(64, 64)).permute(2, 0, 1).float()[None] / 255
+    lr = make_lr(hr, SCALE)
+    with torch.no_grad():
+        ours, bic = psnr(net(lr).clamp(0, 1), hr, 8, True).item(), psnr(bicubic_upscale(lr, SCALE), hr, 8, True).item()
+    assert abs(ours - bic) < 0.5, (ours, bic)
+    random = psnr(SRResNet(scale=SCALE, width=8, num_blocks=1).eval()(lr).clamp(0, 1), hr, 8, True).item()
+    assert random < bic - 5  # an untrained net is far from it: the init is what does it
