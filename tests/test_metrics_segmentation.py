@@ -39,6 +39,8 @@ def test_scores_hand_computed():
     assert s["iou/b"] == pytest.approx(iou_b)
     assert s["iou/c"] == 0.0  # predicted but absent from the target: IoU 0, counts in the mean
     assert s["miou"] == pytest.approx((iou_a + iou_b + 0.0) / 3)
+    # per-class accuracy = recall; undefined for a class with no target pixel
+    assert s["acc/a"] == pytest.approx(3 / 5) and s["acc/b"] == pytest.approx(4 / 5) and math.isnan(s["acc/c"])
 
 
 def test_class_absent_from_both_is_excluded():
@@ -82,7 +84,9 @@ def test_gather_and_reduce_paths():
     cm2.update(PRED, TARGET)
     s = cm2.compute(reduce=lambda t: t * 2)
     torch.testing.assert_close(cm2.matrix, HAND)
-    assert s == segmentation_scores(2 * HAND)
+    want = segmentation_scores(2 * HAND)
+    assert s.keys() == want.keys()
+    assert all(s[k] == want[k] or (math.isnan(s[k]) and math.isnan(want[k])) for k in s)
 
 
 def test_errors():

@@ -181,7 +181,7 @@ def test_evaluate_samples_export():
     metrics = recipe.evaluate(G, iter(batches), FakeAccelerator())
     with torch.no_grad():
         m = sum(confusion_counts(G(b["image"]), b["mask"], C) for b in batches)
-    assert metrics == segmentation_scores(m, ["a", "b", "c"])
+    assert metrics == {**segmentation_scores(m, ["a", "b", "c"]), "labelled_pixels": float(m.sum())}
     assert {"pixel_acc", "class_acc", "miou", "iou/a", "iou/b", "iou/c"} <= set(metrics)
     grid = recipe.samples(G, batches[0])
     assert grid.shape == (6, 3, 9, 10) and grid.min() >= 0 and grid.max() <= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +15,8 @@ import i2i.nn.segmentor  # noqa: F401
 import i2i.recipes.segmentation  # noqa: F401
 
 from i2i import config, inference
+from i2i.data.io import save_image
+from i2i.data.segmentation import pascal_palette
 from i2i.engine import trainer
 
 TASKS = Path(__file__).resolve().parents[1] / "tasks"
@@ -53,3 +56,71 @@ def test_few_steps_through_the_engine(tmp_path: Path, name: str) -> None:
     with torch.no_grad():
         y = model.generator.eval()(torch.rand(1, 3, 21, 30))
     assert y.shape == (1, 7, 21, 30) and torch.isfinite(y).all()
+
+
+def test_evaluate_after_fit_appends_a_row(tmp_path: Path) -> None:
+    """Trainer.evaluate() still works once fit() has finished (metrics.jsonl stays writable)."""
+    torch.set_num_threads(1)
+    cfg = config.load_config(TASKS / "segmentation_baseline.yaml", TINY + ["eval.every=0"])
+    run = trainer.Trainer(cfg, output_dir=tmp_path / "run")
+    run.fit()
+    log = tmp_path / "run" / "metrics.jsonl"
+    before = log.read_text().splitlines()
+    again = run.evaluate()
+    after = log.read_text().splitlines()
+    assert 0.0 <= again["eval/miou"] <= 1.0 and len(after) == len(before) + 1
+    assert json.loads(after[-1])["eval/miou"] == again["eval/miou"]
+
+
+# --- the on-disk layouts, a few steps each (data written here; see tests/test_data_segmentation.py)
+def _photo(h: int, w: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _labels(h: int, w: int, values: list[int], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).choice(np.asarray(values, dtype=np.uint8), size=(h, w))
+
+
+def _voc(root: Path) -> list[str]:
+    base = root / "VOC2012"
+    (base / "ImageSets" / "Segmentation").mkdir(parents=True)
+    names = [f"2007_00000{i}" for i in range(3)]
+    for i, name in enumerate(names):
+        save_image(base / "JPEGImages" / f"{name}.jpg", _photo(20, 26, i))
+        save_image(base / "SegmentationClass" / f"{name}.png", _labels(20, 26, [0, 5, 15, 255], i),
+                   palette=np.asarray(pascal_palette(256)))
+    (base / "ImageSets" / "Segmentation" / "train.txt").write_text("\n".join(names[:2]) + "\n")
+    (base / "ImageSets" / "Segmentation" / "val.txt").write_text(names[2] + "\n")
+    return [f"data={{type: voc, root: '{base}', batch_size: 2, val_split: val, crop_size: 16}}", "recipe.num_classes=21",
+            "models.generator.num_classes=21", "models.discriminator.num_classes=21"]
+
+
+def _folder(root: Path) -> list[str]:
+    root.mkdir(parents=True)
+    (root / "classes.yaml").write_text("classes:\n  - {name: sky, color: [0, 0, 255]}\n"
+                                       "  - {name: road, color: [128, 64, 128], value: 7}\n")
+    for split, seeds in (("train", (0, 1)), ("val", (2,))):
+        for s in seeds:
+            save_image(root / "images" / split / f"im{s}.png", _photo(18, 22, s))
+            save_image(root / "masks" / split / f"im{s}.png", _labels(18, 22, [0, 7, 255], s))
+    return [f"data={{type: seg_folder, root: '{root}', batch_size: 2, val_split: val, crop_size: 16}}", "recipe.num_classes=2",
+            "models.generator.num_classes=2", "models.discriminator.num_classes=2"]
+
+
+@pytest.mark.parametrize("layout", ["voc", "seg_folder"])
+def test_few_steps_on_disk_layouts(tmp_path: Path, layout: str) -> None:
+    """VOC and folder layouts through the adversarial recipe: the class table reaches the export."""
+    torch.set_num_threads(1)
+    data = (_voc if layout == "voc" else _folder)(tmp_path / "data")
+    # the whole data node is replaced: the mosaic's own keys (size, seed, ...) do not apply
+    tiny = [o for o in TINY if not o.startswith("data.")] + ["models.discriminator.width=4"]
+    cfg = config.load_config(TASKS / "segmentation_adversarial.yaml", tiny + data)
+    trainer.Trainer(cfg, output_dir=tmp_path / "run").fit()
+    rows = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any("d/loss" in r for r in rows) and 0.0 <= [r for r in rows if "eval/miou" in r][-1]["eval/miou"] <= 1.0
+    model = inference.load_model(tmp_path / "run")
+    want = ("background", "aeroplane") if layout == "voc" else ("sky", "road")
+    assert tuple(model.meta["class_names"][:2]) == want
+    with torch.no_grad():
+        y = model.generator(torch.rand(1, 3, 20, 26))
+    assert y.shape[:2] == (1, model.meta["num_classes"]) and torch.isfinite(y).all()

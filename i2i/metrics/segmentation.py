@@ -79,8 +79,9 @@ def confusion_counts(pred: Tensor, target: Tensor, num_classes: int, ignore_inde
 def segmentation_scores(matrix: Tensor, class_names: list[str] | None = None) -> dict[str, float]:
     """Scores from a (C, C) confusion matrix (rows = targets): see the module docstring.
 
-    Returns ``{"pixel_acc", "class_acc", "miou", "iou/<name>" for each class}``; values in
-    [0, 1], NaN where undefined (no labelled pixel at all; a class absent from both).
+    Returns ``{"pixel_acc", "class_acc", "miou", "iou/<name>" and "acc/<name>" (the
+    class's recall) for each class}``; values in [0, 1], NaN where undefined (no labelled
+    pixel at all; a class absent from the targets for its accuracy, from both for its IoU).
     """
     m = matrix.detach().to("cpu", torch.float64)
     c = m.shape[0]
@@ -101,6 +102,7 @@ def segmentation_scores(matrix: Tensor, class_names: list[str] | None = None) ->
         "miou": iou.nanmean().item() if (union > 0).any() else nan,
     }
     out.update({f"iou/{name}": v for name, v in zip(names, iou.tolist())})
+    out.update({f"acc/{name}": v for name, v in zip(names, recall.tolist())})
     return out
 
 

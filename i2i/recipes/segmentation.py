@@ -205,7 +205,8 @@ class SegAdversarial(Recipe):
 
     @torch.no_grad()
     def evaluate(self, G: nn.Module, batches: Iterable[Batch], accelerator: Any) -> dict[str, float]:
-        """pixel_acc, class_acc (mean per-class recall), miou and ``iou/<class>``.
+        """pixel_acc, class_acc (mean per-class recall), miou, ``iou/<class>``, ``acc/<class>``
+        and ``labelled_pixels`` (the pixels counted, ignored ones excluded).
 
         Per-image confusion counts go through ``accelerator.gather_for_metrics`` batch by
         batch (cheap: C² integers per image) rather than one ``accelerator.reduce`` of the
@@ -219,7 +220,10 @@ class SegAdversarial(Recipe):
             mask = batch["mask"]
             cm.update(self._predict(G, batch["image"], tuple(mask.shape[-2:])), mask)
             seen = True
-        return cm.compute() if seen else {}
+        if not seen:
+            return {}
+        # the number of labelled pixels scored: shows that no image was dropped or counted twice
+        return {**cm.compute(), "labelled_pixels": float(cm.matrix.sum())}
 
     # --- export ---------------------------------------------------------------------
     def export_meta(self) -> dict[str, Any]:
