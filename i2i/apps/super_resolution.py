@@ -146,8 +146,8 @@ def _upscale_array(G: nn.Module, scale: int, a: np.ndarray, tile: int, overlap: 
     as_u8 = a.dtype == np.uint8
     if not as_u8 and not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"upscale: expected uint8 or float in [0, 1], got dtype {a.dtype}")
-    # (h, w, c) LR: small next to the output, so a float32 copy of it is cheap
-    lr = torch.from_numpy(np.ascontiguousarray(a[..., :colour_c])).permute(2, 0, 1)[None]
+    # a copy: the caller's array may be read-only, and the LR image is small next to the output
+    lr = torch.from_numpy(np.array(a[..., :colour_c], copy=True)).permute(2, 0, 1)[None]
     lr = lr.float().div_(255.0) if as_u8 else lr.float().clamp_(0.0, 1.0)
     if colour_c == 1:
         lr = lr.expand(1, 3, h, w)  # a view: the RGB replica costs no memory
@@ -157,7 +157,7 @@ def _upscale_array(G: nn.Module, scale: int, a: np.ndarray, tile: int, overlap: 
     out[..., :colour_c] = sr[0].permute(1, 2, 0).numpy()
     del sr
     if has_alpha:
-        alpha = torch.from_numpy(np.ascontiguousarray(a[..., -1]))[None, None]
+        alpha = torch.from_numpy(np.array(a[..., -1], copy=True))[None, None]
         alpha = alpha.float().div_(255.0) if as_u8 else alpha.float()
         up = imresize(alpha, scale=float(scale)).clamp_(0.0, 1.0)[0, 0]
         out[..., -1] = up.mul_(255.0).round_().to(torch.uint8).numpy() if as_u8 else up.numpy()
