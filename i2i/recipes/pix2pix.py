@@ -36,7 +36,7 @@ from ..errors import ConfigError
 from ..registry import RECIPES
 from .base import Batch, Logs, Recipe
 
-__all__ = ["Pix2Pix", "pad_predict", "laplacian_energy"]
+__all__ = ["Pix2Pix", "pad_predict", "laplacian_energy", "image_metrics"]
 
 
 @torch.no_grad()
@@ -76,6 +76,35 @@ def laplacian_energy(x: Tensor) -> Tensor:
     c = x.shape[1]
     k = _LAPLACIAN.to(x)[None, None].repeat(c, 1, 1, 1)
     return F.conv2d(x, k, groups=c).square().flatten(1).mean(1)  # valid conv: no padding artefacts
+
+
+@torch.no_grad()
+def image_metrics(fake: Tensor, target: Tensor) -> dict[str, Tensor]:
+    """Per-image quality of a translation against its ground truth.
+
+    Args:
+        fake, target: (N, C, H, W) in [-1, 1] (the generator's range), same shape.
+    Returns:
+        ``{"l1", "psnr", "ssim", "sharpness"}``, each (N,) float32:
+
+        * ``l1``: mean |fake - target| in [-1, 1] units (the unweighted training term), in [0, 2];
+        * ``psnr`` (dB) and ``ssim`` on 8-bit-quantised [0, 1] images (:mod:`i2i.metrics.image`);
+        * ``sharpness``: mean squared Laplacian of fake / of target (:func:`laplacian_energy`);
+          1 = as much high-frequency energy as the real image, < 1 = blurrier.
+    """
+    from ..metrics.image import psnr, ssim
+
+    if fake.shape != target.shape:
+        raise ValueError(f"fake and target shapes differ: {tuple(fake.shape)} vs {tuple(target.shape)}")
+    fake, target = fake.float(), target.float()
+    f01, t01 = fake.add(1).div(2).clamp(0, 1), target.add(1).div(2).clamp(0, 1)
+    return {
+        "l1": (fake - target).abs().flatten(1).mean(1),
+        "psnr": psnr(f01, t01).float(),
+        "ssim": ssim(f01, t01).float(),
+        # eps keeps a flat target from dividing by zero; a ratio per image, averaged later
+        "sharpness": laplacian_energy(f01) / laplacian_energy(t01).clamp_min(1e-12),
+    }
 
 
 @RECIPES.register("pix2pix")
@@ -172,22 +201,10 @@ class Pix2Pix(Recipe):
     @torch.no_grad()
     def evaluate(self, G: nn.Module, batches: Iterable[Batch], accelerator: Any) -> dict[str, float]:
         """Mean over all validation images (gathered across processes) of l1, psnr, ssim, sharpness."""
-        from ..metrics.image import psnr, ssim
-
         per_image: dict[str, list[Tensor]] = {"l1": [], "psnr": [], "ssim": [], "sharpness": []}
         for batch in batches:
-            a, b = batch["A"], batch["B"]
-            fake = pad_predict(G, a, self.multiple).float()
-            b = b.float()
-            f01, b01 = fake.add(1).div(2).clamp(0, 1), b.add(1).div(2).clamp(0, 1)
-            values = {
-                "l1": (fake - b).abs().flatten(1).mean(1),
-                "psnr": psnr(f01, b01).float(),
-                "ssim": ssim(f01, b01).float(),
-                # eps keeps a flat target from dividing by zero; per image, then averaged
-                "sharpness": laplacian_energy(f01) / laplacian_energy(b01).clamp_min(1e-12),
-            }
-            for k, v in values.items():
+            fake = pad_predict(G, batch["A"], self.multiple)
+            for k, v in image_metrics(fake, batch["B"]).items():
                 per_image[k].append(accelerator.gather_for_metrics(v.contiguous()))
         if not per_image["l1"]:
             return {}
