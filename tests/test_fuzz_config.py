@@ -56,7 +56,7 @@ def test_random_section_values_validate_or_fail_in_one_line(section: str, value:
 
 
 @settings(max_examples=8, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(KEYS), yaml_values), min_size=1, max_size=2))
+@given(pairs=st.lists(st.tuples(st.sampled_from(KEYS), yaml_values), min_size=1, max_size=2))
 def test_cli_never_prints_a_traceback(pairs: list[tuple[str, object]], tmp_path_factory) -> None:  # noqa: ANN001
     out = tmp_path_factory.mktemp("cli")
     overrides = [override_text(k, v) for k, v in pairs]

@@ -61,4 +61,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    from i2i.distributed import relaunch_cpu_workers
+
+    code = relaunch_cpu_workers(__file__, sys.argv[1:])  # accelerate launch --cpu --num_processes N
+    sys.exit(code if code is not None else run(main))

@@ -40,4 +40,6 @@ def make_accelerator() -> Any:
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
 
-    return Accelerator(dataloader_config=DataLoaderConfiguration(split_batches=True))
+    from ..distributed import use_cpu
+
+    return Accelerator(cpu=use_cpu(), dataloader_config=DataLoaderConfiguration(split_batches=True))

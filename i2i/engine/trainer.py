@@ -124,10 +124,13 @@ class Trainer:
 
         self.cfg = cfg
         t = cfg.train
-        PartialState()  # process group first: every process must agree on the run directory
+        from ..distributed import use_cpu
+
+        PartialState(cpu=use_cpu())  # process group first: every process must agree on the run directory
         self.run_dir = self._resolve_run_dir(output_dir, resume)
         trackers = None if cfg.logging.tracker == "none" else [cfg.logging.tracker]
         self.acc = acc = Accelerator(
+            cpu=use_cpu(),
             mixed_precision=t.mixed_precision,
             log_with=trackers,
             project_config=ProjectConfiguration(project_dir=str(self.run_dir), logging_dir=str(self.run_dir)),

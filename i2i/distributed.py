@@ -1,0 +1,54 @@
+"""Multi-process CPU launches.
+
+``accelerate launch --cpu --num_processes N script.py`` starts only ONE process: Accelerate's
+simple launcher expects ``mpirun`` to spawn the others (huggingface/accelerate#2741). The
+tools call :func:`relaunch_cpu_workers` first: when they find themselves in that situation
+(CPU requested, a rendezvous address set, no world size) they re-run themselves under
+``torch.distributed.run`` with N workers, which Accelerate then sees as a MULTI_CPU (gloo)
+world. Every other launch (plain ``python``, torchrun, GPU launches, mpirun) is untouched.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+WORLD_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+def requested_cpu_processes() -> int:
+    """N from the parent ``accelerate launch --cpu --num_processes N`` that could not spawn them."""
+    if not _flag("ACCELERATE_USE_CPU") or "MASTER_ADDR" not in os.environ or any(v in os.environ for v in WORLD_VARS):
+        return 1
+    try:
+        argv = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode(errors="ignore").split("\0")
+    except OSError:
+        return 1
+    for i, a in enumerate(argv):
+        for flag in ("--num_processes", "--num-processes"):
+            if a == flag and i + 1 < len(argv) and argv[i + 1].isdigit():
+                return int(argv[i + 1])
+            if a.startswith(flag + "=") and a.split("=", 1)[1].isdigit():
+                return int(a.split("=", 1)[1])
+    return 1
+
+
+def relaunch_cpu_workers(script: str, argv: list[str]) -> int | None:
+    """Re-run ``script argv`` as N gloo workers if needed; returns their exit code, or None to go on."""
+    n = requested_cpu_processes()
+    if n <= 1:
+        return None
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n),
+           "--master_addr", os.environ.get("MASTER_ADDR", "127.0.0.1"),
+           "--master_port", os.environ.get("MASTER_PORT", "29500"), script, *argv]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    return subprocess.call(cmd, env=env)
+
+
+def use_cpu() -> bool:
+    return _flag("ACCELERATE_USE_CPU")
