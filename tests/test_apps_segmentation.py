@@ -165,17 +165,14 @@ def _labelled_pixels(run_dir: Path) -> int:
 
 @pytest.mark.slow
 def test_eval_two_processes_equals_one(tiny_run: Path, tmp_path: Path) -> None:
-    """Two CPU processes (gloo): same metrics, same pixel count (no padding duplicate, no drop).
-
-    Launched with ``torch.distributed.run`` and ``ACCELERATE_USE_CPU``: ``accelerate launch
-    --cpu --num_processes 2`` (accelerate 1.x, no config file) starts a single process.
-    """
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "ACCELERATE_USE_CPU": "true"}
+    """``accelerate launch --cpu --num_processes 2`` (two gloo workers): the same metrics and
+    the same pixel count as one process (no padding duplicate counted, no image dropped)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     base = [str(ROOT / "tools" / "eval.py"), "--task", "seg", "--checkpoint", str(tiny_run), "--json", "--batch-size", "2"]
     one = subprocess.run([sys.executable, *base], capture_output=True, text=True, env=env, timeout=300)
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                          str(29500 + os.getpid() % 500), *base],
-                         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(29500 + os.getpid() % 500)]
+    two = subprocess.run([*launch, *base], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-2000:]
     r1, r2 = json.loads(one.stdout.strip().splitlines()[-1]), json.loads(two.stdout.strip().splitlines()[-1])
     assert r1["processes"] == 1 and r2["processes"] == 2

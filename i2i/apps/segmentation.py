@@ -39,9 +39,8 @@ rebuilds the run's dataset type with that root. Random augmentation is always of
 (``augment=False``): images are scored whole, or centre-fitted to ``data.crop_size``
 where the run set one, exactly as the trainer's own evaluation sees them.
 
-Several processes (on CPU: ``ACCELERATE_USE_CPU=true python -m torch.distributed.run
---nproc_per_node 2 tools/eval.py --task seg ...``; with accelerate 1.x and no config file
-``accelerate launch --cpu --num_processes 2`` starts a single process): each process
+Several processes (``accelerate launch --cpu --num_processes 2 tools/eval.py --task seg
+...``, which the tools turn into two gloo workers, :mod:`i2i.distributed`): each process
 scores its shard, per-image confusion counts are gathered with
 ``accelerator.gather_for_metrics`` (which drops the duplicates a sharded loader adds to
 even out the last batch), so every process holds the full matrix and the metrics equal a
