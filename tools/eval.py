@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def main(argv: list[str]) -> int:
         model = load_model(args.checkpoint, task=args.task, with_discriminator=True)
     metrics = app.evaluate(model, args)
     metrics = {"task": task, "checkpoint": str(model.path), **metrics}
+    if int(os.environ.get("RANK", "0")) != 0:  # multi-process: the main process reports
+        return 0
     if args.json:
         print(json.dumps(metrics))
     else:

@@ -403,6 +403,9 @@ def save_image(path: str | Path, image: Any, palette: Sequence[int] | np.ndarray
     try:
         with os.fdopen(fd, "wb") as f:
             img.save(f, format=fmt, **params)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved image gets the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:

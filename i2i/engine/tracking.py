@@ -107,7 +107,8 @@ def plot_curves(run_dir: Path) -> list[Path]:
             ax.plot(steps, smooth(y), label=k, color=ax.lines[-1].get_color())
         ax.set_title(f"{title} loss terms")
         ax.set_xlabel("step")
-        ax.legend(fontsize=8)
+        if ax.lines:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     p = out_dir / "loss_curves.png"
     fig.savefig(p, dpi=100)
