@@ -1,5 +1,4 @@
 import copy
-import time
 import urllib.error
 
 import pytest
@@ -148,13 +147,12 @@ def test_offline_without_cache_is_one_actionable_line(tmp_path, monkeypatch):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    t0 = time.perf_counter()
     with pytest.raises(CheckpointError) as info:
         pl.PerceptualLoss(weights="IMAGENET1K_V1")
     msg = str(info.value)
-    assert time.perf_counter() - t0 < 5 and calls == ["https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"]
+    assert calls == ["https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"]
     assert "\n" not in msg
-    assert f"put vgg19-dcbb9e9d.pth" in msg and str(tmp_path / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth") in msg
+    assert "put vgg19-dcbb9e9d.pth" in msg and str(tmp_path / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth") in msg
     assert "weights:" in msg and "name resolution" in msg
 
 

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import resolve_path
-from ..errors import ConfigError
+from ..data.io import IMAGE_EXTENSIONS, list_images
+from ..errors import ConfigError, I2IError
 from ..registry import DATASETS
 
 
@@ -43,3 +47,57 @@ def make_accelerator() -> Any:
     from ..distributed import use_cpu
 
     return Accelerator(cpu=use_cpu(), dataloader_config=DataLoaderConfiguration(split_batches=True))
+
+
+def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
+    """Files to process (folders expanded) and one-line errors for inputs that are neither."""
+    files: list[Path] = []
+    errors: list[str] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            try:
+                files.extend(list_images(p))
+            except I2IError as e:
+                errors.append(str(e))
+        elif p.exists():
+            files.append(p)  # even without an image suffix: read_image says what is wrong
+        else:
+            errors.append(f"{p}: file not found")
+    return files, errors
+
+
+def output_paths(files: list[Path], output: str | None, single_file: bool, default_folder: str,
+                 png_only: bool = False) -> list[Path]:
+    """Output path per input: ``-o`` is a file for one input with an image suffix, else a folder.
+
+    In a folder, two inputs with the same stem (``a.png`` from two folders) get ``a.png`` and
+    ``a_1.png``. ``png_only`` rejects a non-PNG file name (palette masks).
+    """
+    if output is not None and Path(output).suffix.lower() in IMAGE_EXTENSIONS and not Path(output).is_dir():
+        if png_only and Path(output).suffix.lower() != ".png":
+            raise ConfigError("masks are written as palette PNGs: use a .png name", "-o")
+        if not single_file:
+            raise ConfigError("several inputs need an output folder, not a file name", "-o")
+        return [Path(output)]
+    folder = Path(output or default_folder)
+    used: dict[str, int] = {}
+    out = []
+    for f in files:
+        n = used.get(f.stem, 0)
+        used[f.stem] = n + 1
+        out.append(folder / (f"{f.stem}.png" if n == 0 else f"{f.stem}_{n}.png"))
+    return out
+
+
+def tile_panels(rows: list[list[np.ndarray]], zoom: int = 1, gap: int = 2) -> np.ndarray:
+    """Lay out rows of (h, w, 3) uint8 panels, each enlarged ``zoom``× (nearest), on white."""
+    h = max(c.shape[0] for r in rows for c in r) * zoom
+    w = max(c.shape[1] for r in rows for c in r) * zoom
+    grid = np.full((len(rows) * (h + gap) - gap, max(len(r) for r in rows) * (w + gap) - gap, 3), 255, np.uint8)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(r):
+            c = c.repeat(zoom, 0).repeat(zoom, 1)
+            y, x = i * (h + gap), j * (w + gap)
+            grid[y:y + c.shape[0], x:x + c.shape[1]] = c
+    return grid

@@ -57,12 +57,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.io import IMAGE_EXTENSIONS, list_images, read_image, save_image
+from ..data.io import read_image, save_image
 from ..data.paired import _resize, _to_channels, to_tensor
 from ..errors import ConfigError, I2IError
 from ..inference import LoadedModel
 from ..recipes.pix2pix import image_metrics, pad_predict
-from .common import dataset_from_config, eval_loader, make_accelerator
+from .common import collect_inputs, dataset_from_config, eval_loader, make_accelerator, output_paths, tile_panels
 
 __all__ = ["generator_mode", "make_sketch", "translate", "comparison_grid", "add_infer_args", "infer", "add_eval_args", "evaluate"]
 
@@ -175,15 +175,7 @@ def comparison_grid(models: list[LoadedModel], split: str | None = None, root: s
                 cells.append(translate(m, sketch))
         cells.append(photo)
         rows.append(cells)
-    h = max(c.shape[0] for r in rows for c in r) * zoom
-    w = max(c.shape[1] for r in rows for c in r) * zoom
-    grid = np.full((len(rows) * (h + gap) - gap, len(rows[0]) * (w + gap) - gap, 3), 255, np.uint8)
-    for i, r in enumerate(rows):
-        for j, c in enumerate(r):
-            c = c.repeat(zoom, 0).repeat(zoom, 1)
-            y, x = i * (h + gap), j * (w + gap)
-            grid[y:y + c.shape[0], x:x + c.shape[1]] = c
-    return grid
+    return tile_panels(rows, zoom, gap)
 
 
 # --- inference CLI ----------------------------------------------------------------------
@@ -201,40 +193,6 @@ def add_infer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the dropout noise")
 
 
-def _collect(inputs: list[str]) -> tuple[list[Path], list[str]]:
-    """Files to process (folders expanded) and one-line errors for inputs that are neither."""
-    files: list[Path] = []
-    errors: list[str] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            try:
-                files.extend(list_images(p))
-            except I2IError as e:
-                errors.append(str(e))
-        elif p.exists():
-            files.append(p)  # even without an image suffix: read_image says what is wrong
-        else:
-            errors.append(f"{p}: file not found")
-    return files, errors
-
-
-def _targets(files: list[Path], output: str | None, single_file: bool) -> list[Path]:
-    """Output path per input file (file mode for one input file with an image suffix)."""
-    if output is not None and Path(output).suffix.lower() in IMAGE_EXTENSIONS and not Path(output).is_dir():
-        if not single_file:
-            raise ConfigError("several inputs need an output folder, not a file name", "-o")
-        return [Path(output)]
-    folder = Path(output or DEFAULT_OUTPUT)
-    used: dict[str, int] = {}
-    out = []
-    for f in files:
-        n = used.get(f.stem, 0)
-        used[f.stem] = n + 1
-        out.append(folder / (f"{f.stem}.png" if n == 0 else f"{f.stem}_{n}.png"))  # two x.png from two folders
-    return out
-
-
 def infer(model: LoadedModel, args: argparse.Namespace) -> int:
     if args.save_sketch and not args.from_photo:
         raise ConfigError("only a sketch made from a photo can be saved: add --from-photo", "--save-sketch")
@@ -242,9 +200,9 @@ def infer(model: LoadedModel, args: argparse.Namespace) -> int:
         raise ConfigError(f"must be >= 1, got {args.resize}", "--resize")
     if args.from_photo:
         make_sketch(model, np.full((8, 8, 3), 255, np.uint8))  # config problems: one error, before any file
-    files, errors = _collect(args.inputs)
+    files, errors = collect_inputs(args.inputs)
     single = len(args.inputs) == 1 and len(files) == 1 and not Path(args.inputs[0]).is_dir()
-    targets = _targets(files, args.output, single)  # a bad -o stops everything, before any per-file line
+    targets = output_paths(files, args.output, single, DEFAULT_OUTPUT)  # a bad -o stops everything, before any per-file line
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
     torch.manual_seed(args.seed)

@@ -60,10 +60,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.io import IMAGE_EXTENSIONS, list_images, read_image, save_image
+from ..data.io import read_image, save_image
 from ..errors import ConfigError, I2IError
 from ..inference import LoadedModel
-from .common import dataset_from_config, eval_loader, make_accelerator
+from .common import collect_inputs, dataset_from_config, eval_loader, make_accelerator, output_paths, tile_panels
 
 __all__ = ["class_table", "predict", "colourise", "overlay", "comparison_grid", "add_infer_args", "infer", "add_eval_args", "evaluate"]
 
@@ -153,14 +153,7 @@ def comparison_grid(models: list[LoadedModel], indices: list[int], split: str | 
         panels = [image] + [colourise(predict(m.generator.eval(), image), palette) for m in models]
         panels.append(colourise(np.where(mask == ignore, -1, mask), palette))
         rows.append(panels)
-    h, w = rows[0][0].shape[:2]
-    H, W = h * scale, w * scale
-    grid = np.full((len(rows) * (H + gap) - gap, len(rows[0]) * (W + gap) - gap, 3), 255, np.uint8)
-    for r, panels in enumerate(rows):
-        for c, p in enumerate(panels):
-            big = p.repeat(scale, 0).repeat(scale, 1)
-            grid[r * (H + gap): r * (H + gap) + big.shape[0], c * (W + gap): c * (W + gap) + big.shape[1]] = big
-    return grid
+    return tile_panels(rows, scale, gap)
 
 
 # --- inference CLI ----------------------------------------------------------------------
@@ -176,42 +169,6 @@ def add_infer_args(p: argparse.ArgumentParser) -> None:
                    help="run the network with each image's short side scaled to N (mask still at input size)")
 
 
-def _collect(inputs: list[str]) -> tuple[list[Path], list[str]]:
-    """Files to process (folders expanded) and one-line errors for inputs that are neither."""
-    files: list[Path] = []
-    errors: list[str] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            try:
-                files.extend(list_images(p))
-            except I2IError as e:
-                errors.append(str(e))
-        elif p.exists():
-            files.append(p)  # even without an image suffix: read_image says what is wrong
-        else:
-            errors.append(f"{p}: file not found")
-    return files, errors
-
-
-def _targets(files: list[Path], output: str | None, single_file: bool) -> list[Path]:
-    """Output path per input file (file mode for one input file and an image-suffixed -o)."""
-    if output is not None and Path(output).suffix.lower() in IMAGE_EXTENSIONS and not Path(output).is_dir():
-        if Path(output).suffix.lower() != ".png":
-            raise ConfigError("masks are written as palette PNGs: use a .png name", "-o")
-        if not single_file:
-            raise ConfigError("several inputs need an output folder, not a file name", "-o")
-        return [Path(output)]
-    folder = Path(output or DEFAULT_OUTPUT)
-    used: dict[str, int] = {}
-    out = []
-    for f in files:
-        n = used.get(f.stem, 0)
-        used[f.stem] = n + 1
-        out.append(folder / (f"{f.stem}.png" if n == 0 else f"{f.stem}_{n}.png"))  # a.png from two folders
-    return out
-
-
 def infer(model: LoadedModel, args: argparse.Namespace) -> int:
     if args.no_mask and not args.overlay:
         raise ConfigError("nothing to write: --no-mask needs --overlay", "--no-mask")
@@ -220,11 +177,11 @@ def infer(model: LoadedModel, args: argparse.Namespace) -> int:
     if not 0.0 <= args.alpha <= 1.0:
         raise ConfigError(f"must be in [0, 1], got {args.alpha}", "--alpha")
     names, palette, _ = class_table(model)
-    files, errors = _collect(args.inputs)
+    files, errors = collect_inputs(args.inputs)
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
     single = len(args.inputs) == 1 and len(files) == 1 and not Path(args.inputs[0]).is_dir()
-    targets = _targets(files, args.output, single)
+    targets = output_paths(files, args.output, single, DEFAULT_OUTPUT, png_only=True)
     G = model.generator.eval()
     failed, written = len(errors), 0
     for src, dst in zip(files, targets):

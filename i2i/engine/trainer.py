@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from ..config import Config, resolve_path
+from ..config import Config
 from ..errors import CheckpointError, ConfigError, I2IError
 from ..registry import DATASETS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULERS
 from . import checkpoint as ckpt
