@@ -68,11 +68,11 @@ def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
 
 
 def output_paths(files: list[Path], output: str | None, single_file: bool, default_folder: str,
-                 png_only: bool = False) -> list[Path]:
+                 png_only: bool = False, suffix: str = "") -> list[Path]:
     """Output path per input: ``-o`` is a file for one input with an image suffix, else a folder.
 
-    In a folder, two inputs with the same stem (``a.png`` from two folders) get ``a.png`` and
-    ``a_1.png``. ``png_only`` rejects a non-PNG file name (palette masks).
+    In a folder, outputs are ``<stem><suffix>.png``; two inputs with the same stem (``a.png``
+    from two folders) get ``a…`` and ``a_1…``. ``png_only`` rejects a non-PNG file name.
     """
     if output is not None and Path(output).suffix.lower() in IMAGE_EXTENSIONS and not Path(output).is_dir():
         if png_only and Path(output).suffix.lower() != ".png":
@@ -80,13 +80,13 @@ def output_paths(files: list[Path], output: str | None, single_file: bool, defau
         if not single_file:
             raise ConfigError("several inputs need an output folder, not a file name", "-o")
         return [Path(output)]
-    folder = Path(output or default_folder)
+    folder = Path(output).expanduser() if output else Path(default_folder)
     used: dict[str, int] = {}
     out = []
     for f in files:
         n = used.get(f.stem, 0)
         used[f.stem] = n + 1
-        out.append(folder / (f"{f.stem}.png" if n == 0 else f"{f.stem}_{n}.png"))
+        out.append(folder / (f"{f.stem}{suffix}.png" if n == 0 else f"{f.stem}_{n}{suffix}.png"))
     return out
 
 

@@ -49,11 +49,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.io import IMAGE_EXTENSIONS, is_image_file, list_images, read_image, save_image
+from ..data.io import is_image_file, read_image, save_image
 from ..data.resize import imresize
 from ..errors import ConfigError, DataError
 from ..inference import LoadedModel, load_model
 from ..tiling import tiled_apply
+from .common import collect_inputs, output_paths
 
 __all__ = ["upscale", "receptive_radius", "add_infer_args", "infer", "add_eval_args", "evaluate",
            "DEFAULT_TILE"]
@@ -271,39 +272,10 @@ def _save(path: Path, a: np.ndarray) -> str:
 
 def _collect(inputs: list[str]) -> tuple[list[Path], list[str], int]:
     """(image files, one error line per unusable INPUT, number of non-image files ignored)."""
-    files, errors, ignored = [], [], 0
-    for item in inputs:
-        p = Path(item).expanduser()
-        if p.is_dir():
-            try:
-                files += list_images(p)
-            except DataError as e:
-                errors.append(str(e))
-            ignored += sum(1 for q in p.iterdir() if q.is_file() and not is_image_file(q) and not q.name.startswith("."))
-        elif p.exists():
-            files.append(p)  # an explicit file is tried whatever its suffix: read_image reports it
-        else:
-            errors.append(f"{p}: no such file or folder")
+    files, errors = collect_inputs([str(Path(i).expanduser()) for i in inputs])
+    ignored = sum(1 for i in inputs if Path(i).expanduser().is_dir()
+                  for q in Path(i).expanduser().iterdir() if q.is_file() and not is_image_file(q) and not q.name.startswith("."))
     return files, errors, ignored
-
-
-def _output_paths(files: list[Path], output: str | None, scale: int) -> list[Path]:
-    """One output path per input file (see the module docstring)."""
-    out = Path(output).expanduser() if output else None
-    if len(files) == 1 and out is not None and out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir():
-        return [out]
-    folder = out if out is not None else Path(f"sr_x{scale}")
-    if out is not None and out.suffix.lower() in IMAGE_EXTENSIONS and len(files) > 1:
-        raise ConfigError(f"{len(files)} input images need an output folder, not the file {out}", "-o")
-    stems = [f.stem for f in files]
-    paths = []
-    for f in files:
-        # two inputs a.png and a.jpg would collide: keep the suffix in the name then
-        stem = f.stem if stems.count(f.stem) == 1 else f"{f.stem}_{f.suffix.lstrip('.').lower()}"
-        paths.append(folder / f"{stem}_x{scale}.png")
-    if len(set(paths)) != len(paths):
-        raise ConfigError("several inputs would write the same output name; process them separately", "-o")
-    return paths
 
 
 def add_infer_args(p: argparse.ArgumentParser) -> None:
@@ -340,7 +312,8 @@ def infer(model: LoadedModel, args: argparse.Namespace) -> int:
         if not errors:
             print("error: no input images", file=sys.stderr)
         return 1
-    outs = _output_paths(files, args.output, scale)
+    single = len(args.inputs) == 1 and not Path(args.inputs[0]).expanduser().is_dir()
+    outs = output_paths(files, args.output, single, f"sr_x{scale}", suffix=f"_x{scale}")
     failed = len(errors)
     written: list[Path] = []
     bar = tqdm(list(zip(files, outs)), desc=f"SR ×{scale}", unit="img", disable=len(files) < 2,
