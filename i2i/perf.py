@@ -1,0 +1,239 @@
+"""Speed helpers: BN folding, channels-last, autocast dtype choice, optional torch.compile.
+
+Each helper is opt-in and returns a new object or a context; none changes a model in place
+except :func:`to_channels_last` (which, like ``Module.to``, converts parameters in place).
+Measured effects on the project's networks are in ``docs/performance.md``
+(``tools/bench.py`` reproduces them).
+
+* :func:`fold_batchnorm` — for an exported *inference* model: an eval-mode BatchNorm2d is
+  an affine map per channel, so it can be merged into the preceding convolution's weight
+  and bias (Ioffe & Szegedy 2015, §3.1 at inference; the usual "conv-BN fusion"). The
+  network then does one pass over memory per layer instead of two.
+* :func:`to_channels_last` — NHWC layout: oneDNN (CPU) and cuDNN (tensor cores) pick their
+  fastest convolution kernels for it, and no reorder is needed between layers.
+* :func:`autocast` / :func:`autocast_dtype` — bf16 on CPUs with native bf16 dot products
+  (AVX512-BF16 or AMX), bf16 or fp16 on CUDA; fp32 elsewhere, where emulated bf16 is slower.
+* :func:`maybe_compile` — ``torch.compile`` when asked for and possible (Inductor needs a
+  C++ compiler on CPU); otherwise the module unchanged.
+* :func:`count_flops` — FLOPs of one call, by :class:`torch.utils.flop_counter.FlopCounterMode`.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["fold_batchnorm", "to_channels_last", "cpu_has_native_bf16", "autocast_dtype", "autocast",
+           "maybe_compile", "can_compile", "count_flops", "prepare_inference", "frozen"]
+
+Precision = Literal["fp32", "bf16", "fp16", "auto"]
+
+
+# ----------------------------------------------------------------------------- BN folding
+def _fold_pair(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> None:
+    """Merge ``bn``'s eval-mode affine map into ``conv`` (in place on the copy).
+
+    BN(y) = γ (y − μ) / √(σ² + ε) + β = s·y + (β − s·μ) with s = γ / √(σ² + ε), per output
+    channel; with y = W∗x + b this is (s·W)∗x + (s·(b − μ) + β). Computed in float64 so
+    the folded weights round once, not twice.
+    """
+    w = conv.weight.detach().double()
+    mean, var = bn.running_mean.double(), bn.running_var.double()
+    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(mean)
+    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(mean)
+    s = gamma / torch.sqrt(var + bn.eps)
+    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(mean)
+    if isinstance(conv, nn.ConvTranspose2d):  # weight (C_in, C_out, kh, kw): output channels on dim 1
+        w = w * s.view(1, -1, 1, 1)
+    else:  # weight (C_out, C_in/groups, kh, kw)
+        w = w * s.view(-1, 1, 1, 1)
+    dtype, device = conv.weight.dtype, conv.weight.device
+    conv.weight = nn.Parameter(w.to(dtype=dtype, device=device), requires_grad=conv.weight.requires_grad)
+    conv.bias = nn.Parameter(((b - mean) * s + beta).to(dtype=dtype, device=device))
+
+
+def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
+    if not isinstance(bn, nn.BatchNorm2d) or bn.running_mean is None or bn.running_var is None:
+        return False  # no running statistics: BN normalises with batch stats even in eval
+    if isinstance(conv, nn.Conv2d):
+        return conv.out_channels == bn.num_features
+    if isinstance(conv, nn.ConvTranspose2d):
+        return conv.groups == 1 and conv.out_channels == bn.num_features
+    return False
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` in eval mode with every Conv2d→BatchNorm2d pair merged.
+
+    A pair is a ``Conv2d`` (or ``ConvTranspose2d`` with ``groups=1``) immediately followed
+    by a ``BatchNorm2d`` with running statistics inside the same ``nn.Sequential`` — how
+    every i2i network is built (:func:`i2i.nn.blocks.conv_norm_act`; SRResNet's residual
+    blocks, U-Net and PatchGAN layers). The BN is replaced by ``nn.Identity`` so state-dict
+    keys of the other layers keep their names. BNs used in other ways (called from
+    ``forward`` code, after a non-conv layer) are left as they are.
+
+    The result computes what ``module.eval()`` computes, within float round-off, and is
+    meant for inference only: training it would no longer normalise anything. The
+    original module is not modified.
+
+    Args:
+        module: any ``nn.Module``.
+    Returns:
+        the folded copy, in eval mode.
+    """
+    folded = copy.deepcopy(module).eval()
+    for parent in folded.modules():
+        if not isinstance(parent, nn.Sequential):
+            continue
+        names = list(parent._modules)
+        for a, b in zip(names, names[1:]):
+            conv, bn = parent._modules[a], parent._modules[b]
+            if conv is not None and bn is not None and _foldable(conv, bn):
+                _fold_pair(conv, bn)  # type: ignore[arg-type]
+                parent._modules[b] = nn.Identity()
+    return folded
+
+
+# ----------------------------------------------------------------------------- memory layout
+def to_channels_last(x: nn.Module | Tensor) -> nn.Module | Tensor:
+    """NHWC (``torch.channels_last``) version of a module (in place, like ``.to``) or a 4-D tensor.
+
+    The values are unchanged; only the strides differ. Convolutions given an NHWC input
+    produce NHWC outputs, so converting the model and its input once suffices.
+    """
+    if isinstance(x, Tensor):
+        return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+    return x.to(memory_format=torch.channels_last)
+
+
+# ----------------------------------------------------------------------------- precision
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 dot products natively (AVX512-BF16 or AMX-BF16).
+
+    ``torch.backends.cpu.get_cpu_capability()`` reports only the vector width (``AVX512``),
+    and oneDNN accepts bf16 on any AVX-512 CPU — but without the bf16 instructions it
+    emulates them and is slower than fp32. So the CPU flags decide; where they cannot be
+    read (not Linux) bf16 is used only if PyTorch's capability reports AMX.
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool({"avx512_bf16", "amx_bf16"} & flags)
+    except OSError:
+        pass
+    cap = torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else ""
+    return "AMX" in cap.upper()
+
+
+def autocast_dtype(device: str | torch.device, precision: Precision = "auto") -> torch.dtype | None:
+    """The autocast dtype to use on ``device``, or ``None`` for plain fp32.
+
+    ``auto``: CUDA → bf16 where supported (Ampere and later; no loss scaling needed), else
+    fp16; CPU → bf16 if :func:`cpu_has_native_bf16`, else fp32. ``fp32``/``bf16``/``fp16``
+    force a choice (``fp16`` on CPU is slow and meant only for tests).
+    """
+    kind = torch.device(device).type
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if precision != "auto":
+        raise ValueError(f"precision must be fp32, bf16, fp16 or auto, got {precision!r}")
+    if kind == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if kind == "cpu":
+        return torch.bfloat16 if cpu_has_native_bf16() else None
+    return None
+
+
+def autocast(device: str | torch.device, precision: Precision = "auto") -> Any:
+    """``torch.autocast`` context for ``device`` with :func:`autocast_dtype`'s choice.
+
+    A no-op context when the choice is fp32. Outputs of autocast regions may be bf16/fp16:
+    call ``.float()`` before metrics. For *training* in fp16 a gradient scaler is also
+    needed (the engine's ``train.mixed_precision: fp16`` does that through Accelerate).
+    """
+    dtype = autocast_dtype(device, precision)
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- compilation
+@functools.cache
+def can_compile(device_type: str = "cpu") -> bool:
+    """Whether ``torch.compile`` (Inductor) can run here: on CPU it needs a C++ compiler."""
+    if not hasattr(torch, "compile"):
+        return False
+    if device_type == "cpu":
+        return any(shutil.which(cc) for cc in ("g++", "c++", "clang++"))
+    return True
+
+
+def maybe_compile(module: nn.Module, enabled: bool, device_type: str = "cpu", **kwargs: Any) -> nn.Module:
+    """``torch.compile(module, **kwargs)`` if ``enabled`` and :func:`can_compile`, else ``module``.
+
+    Compilation happens lazily on the first call (tens of seconds on a CPU) and again for
+    every new input shape unless ``dynamic=True``; worth it for long runs and fixed-size
+    serving, not for a single image.
+    """
+    if not enabled or not can_compile(device_type):
+        return module
+    return torch.compile(module, **kwargs)  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------- one-stop inference
+def prepare_inference(model: nn.Module, fold_bn: bool = True, channels_last: bool = True,
+                      compile: bool = False, device_type: str = "cpu") -> nn.Module:
+    """An eval-mode copy of ``model`` with the chosen speed options (BN folded, NHWC, compiled).
+
+    Autocast is a property of the call, not of the model: wrap calls in :func:`autocast`.
+    Inputs should then be passed through :func:`to_channels_last` too (outputs are correct
+    either way; a contiguous input only costs one reorder in the first layer).
+    """
+    m = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
+    if channels_last:
+        m = to_channels_last(m)  # type: ignore[assignment]
+    return maybe_compile(m, compile, device_type)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- measurement
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of one call of ``fn()`` (forward and, if ``fn`` calls it, backward).
+
+    Uses :class:`~torch.utils.flop_counter.FlopCounterMode`, which counts matmuls and
+    convolutions (2 FLOPs per multiply-add) — the operations that dominate these
+    networks; element-wise work (activations, BN, optimizer updates) is not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+@contextmanager
+def frozen(module: nn.Module | None) -> Iterator[None]:
+    """Parameters of ``module`` frozen (no grads computed for them) inside the block."""
+    if module is None:
+        yield
+        return
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in zip(module.parameters(), flags):
+            p.requires_grad_(f)

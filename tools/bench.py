@@ -1,0 +1,708 @@
+#!/usr/bin/env python
+"""Benchmark i2i's training steps and SR inference on the device at hand; JSON out.
+
+For each target the median of ``--iters`` timed calls after ``--warmup`` untimed ones:
+seconds per call, images/s, peak memory (process RSS on CPU, ``max_memory_allocated`` on
+CUDA), model FLOPs per call (``torch.utils.flop_counter``, matmuls and convolutions
+only), achieved FLOP/s, and that as a fraction of this machine's GEMM peak (fp32 and bf16
+``--gemm-n``³ matmuls) *timed in the same rounds* — so a fraction is a ratio of two numbers
+taken under the same background load.
+
+Targets (paper shapes by default, ``--quick`` shrinks them; ``--set target.key=value``
+changes one):
+
+* ``srresnet``  SRResNet-MSE step (64 ch, 16 blocks, ×4), batch 16 of 96×96 HR
+* ``srgan``     SRGAN step: G + VGG-style D + VGG19 relu5_4 content loss (random VGG weights)
+* ``pix2pix``   unet_256 + 70×70 PatchGAN, 256×256, batch 1 (``pix2pix_b4``: batch 4)
+* ``segmentation``  tasks/segmentation_adversarial.yaml's nets, batch 8 of 64×64
+* ``acgan``     tasks/acgan_mnist.yaml's DCGANs, batch 64 of 28×28
+* ``sr_infer``  SRResNet ×4 on a 256×256 LR image (no grad)
+* ``sr_quality``  the shipped model (i2i/weights/srresnet_x4) on a real photo: PSNR of each
+  configuration's output against the HR photo and against the plain fp32 output
+* ``tiled``     tiled SR: time for an LR image of side ``lr`` and of side ``2·lr`` (4× pixels)
+* ``tiled_rss`` peak RSS of a fresh process upscaling ``lr``² → (4·lr)² with tiles
+
+A training step is what the engine does (i2i/engine/trainer.py): ``recipe.forward``, the
+D step on detached fakes, the G step with D's parameters frozen, with Adam from the YAML.
+
+Configurations (``--configs``, or ``--compare A B`` which also prints B's speed-up over A):
+``plain`` (fp32, contiguous, eager) and ``fast`` (autocast dtype chosen by
+:func:`i2i.perf.autocast_dtype` + channels_last, + BN folding for inference), or ``+``-joined
+flags: ``fp32``/``bf16``/``fp16``/``auto``, ``cl`` (channels_last), ``fold`` (BN folding,
+inference only), ``compile`` (torch.compile). All configurations of a target are built in one
+process and run interleaved, round by round, alternating their order.
+
+Examples::
+
+    python tools/bench.py --quick --json bench.json
+    python tools/bench.py --targets sr_infer --compare plain fast --json sr.json
+    python tools/bench.py --targets srgan --set srgan.batch=4 --compare plain bf16+cl
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from i2i import perf  # noqa: E402
+
+# ----------------------------------------------------------------------------- shapes
+PAPER: dict[str, dict[str, Any]] = {
+    "srresnet": {"batch": 16, "hr": 96, "width": 64, "blocks": 16},
+    "srgan": {"batch": 16, "hr": 96, "width": 64, "blocks": 16},
+    "pix2pix": {"batch": 1, "size": 256},
+    "pix2pix_b4": {"batch": 4, "size": 256},
+    "segmentation": {"batch": 8, "size": 64},
+    "acgan": {"batch": 64},
+    "sr_infer": {"lr": 256, "width": 64, "blocks": 16},
+    "sr_quality": {"lr": 96},
+    "tiled": {"lr": 256, "tile": 128, "overlap": 16},
+    "tiled_rss": {"lr": 1024, "tile": 128, "overlap": 16},
+}
+QUICK: dict[str, dict[str, Any]] = {
+    "srresnet": {"batch": 2, "hr": 48, "width": 16, "blocks": 2},
+    "srgan": {"batch": 2, "hr": 48, "width": 16, "blocks": 2},
+    "pix2pix": {"batch": 1, "size": 64},
+    "pix2pix_b4": {"batch": 2, "size": 64},
+    "segmentation": {"batch": 2, "size": 32},
+    "acgan": {"batch": 8},
+    "sr_infer": {"lr": 32, "width": 16, "blocks": 2},
+    "sr_quality": {"lr": 32},
+    "tiled": {"lr": 32, "tile": 16, "overlap": 8},
+    "tiled_rss": {"lr": 64, "tile": 32, "overlap": 8},
+}
+DEFAULT_TARGETS = ["srresnet", "srgan", "pix2pix", "pix2pix_b4", "segmentation", "acgan", "sr_infer", "sr_quality",
+                   "tiled", "tiled_rss"]
+
+
+# ----------------------------------------------------------------------------- configurations
+@dataclass(frozen=True)
+class Options:
+    """One speed configuration; ``name`` is what the user typed."""
+
+    name: str
+    precision: str = "fp32"  # fp32 | bf16 | fp16 | auto
+    channels_last: bool = False
+    fold: bool = False
+    compile: bool = False
+
+    def dtype(self, device: torch.device) -> torch.dtype | None:
+        return perf.autocast_dtype(device, self.precision)  # type: ignore[arg-type]
+
+    def autocast(self, device: torch.device) -> Any:
+        return perf.autocast(device, self.precision)  # type: ignore[arg-type]
+
+
+def parse_options(text: str) -> Options:
+    """``plain`` | ``fast`` | flags joined by ``+`` (see the module docstring)."""
+    if text == "plain":
+        return Options(text)
+    if text == "fast":
+        return Options(text, precision="auto", channels_last=True, fold=True)
+    kw: dict[str, Any] = {}
+    for flag in text.split("+"):
+        if flag in ("fp32", "bf16", "fp16", "auto"):
+            kw["precision"] = flag
+        elif flag in ("cl", "channels_last"):
+            kw["channels_last"] = True
+        elif flag in ("fold", "fold_bn"):
+            kw["fold"] = True
+        elif flag == "compile":
+            kw["compile"] = True
+        else:
+            raise SystemExit(f"bench: unknown option flag {flag!r} in {text!r}; "
+                             "use plain, fast, or fp32/bf16/fp16/auto, cl, fold, compile joined by '+'")
+    return Options(text, **kw)
+
+
+# ----------------------------------------------------------------------------- measuring
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class PeakRSS:
+    """Peak resident set size of this process while the block runs, sampled every 2 ms.
+
+    ``ru_maxrss`` only ever grows over the process's life, so it cannot attribute a peak to
+    one configuration; a sampling thread can (it may miss a spike shorter than 2 ms).
+    """
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.proc = psutil.Process()
+        self.peak = 0
+        self.start = 0
+        self._stop = threading.Event()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self._stop.wait(0.002)
+
+    def __enter__(self) -> PeakRSS:
+        self.start = self.peak = self.proc.memory_info().rss
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+
+def peak_memory(fn: Callable[[], Any], device: torch.device) -> dict[str, float]:
+    """Peak memory of one call of ``fn``: RSS (CPU) or allocated device memory (CUDA), in MiB."""
+    if device.type == "cuda":
+        sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        sync(device)
+        peak = torch.cuda.max_memory_allocated(device)
+        return {"cuda_peak_allocated_mib": peak / 2**20, "cuda_step_increase_mib": (peak - base) / 2**20}
+    with PeakRSS() as m:
+        fn()
+    return {"rss_peak_mib": m.peak / 2**20, "rss_step_increase_mib": (m.peak - m.start) / 2**20}
+
+
+def gemm_fn(n: int, dtype: torch.dtype, device: torch.device) -> Callable[[], Any]:
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    return lambda: torch.mm(a, b)
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], warmup: int, iters: int, device: torch.device,
+                log: Callable[[str], None]) -> dict[str, list[float]]:
+    """Time every fn once per round, ``warmup`` + ``iters`` rounds, order reversed every round.
+
+    Reversing the order means neither side always runs right after the other (cache state,
+    turbo, a neighbour's burst of load); the medians then compare like with like.
+    """
+    names = list(fns)
+    times: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(warmup + iters):
+        order = names if r % 2 == 0 else names[::-1]
+        for k in order:
+            sync(device)
+            t0 = time.perf_counter()
+            fns[k]()
+            sync(device)
+            dt = time.perf_counter() - t0
+            if r >= warmup:
+                times[k].append(dt)
+        tag = "warm-up" if r < warmup else "timed"
+        log(f"  round {r + 1}/{warmup + iters} ({tag}): " + ", ".join(
+            f"{k} {times[k][-1] if r >= warmup else dt:.3f}s" if r >= warmup else k for k in names))
+    return times
+
+
+def summarise(times: list[float], images: int, flops: int | None, peaks: dict[str, float]) -> dict[str, Any]:
+    med = statistics.median(times)
+    out: dict[str, Any] = {"median_s": med, "min_s": min(times), "times_s": times, "images_per_s": images / med,
+                           "flops": flops}
+    if flops:
+        fps = flops / med
+        out["flops_per_s"] = fps
+        for k in ("fp32", "bf16"):
+            if peaks.get(k):
+                out[f"frac_{k}_peak"] = fps / peaks[k]
+    return out
+
+
+# ----------------------------------------------------------------------------- building workloads
+def load_cfg(name: str, overrides: list[str]) -> Any:
+    from i2i.config import load_config
+
+    base = ["logging.tracker=none", "logging.progress=false", "train.init={}"]
+    return load_config(ROOT / "tasks" / name, base + overrides)
+
+
+@dataclass
+class TrainWorkload:
+    """Everything a training step needs, built once from a task YAML."""
+
+    recipe: Any
+    models: dict[str, nn.Module]
+    optim: dict[str, dict[str, Any]]
+    batch: dict[str, Any]
+    dataset: Any = None
+    batch_size: int = 1
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def build_train(cfg: Any, batch: dict[str, Any], with_dataset: bool) -> TrainWorkload:
+    from i2i.registry import DATASETS, LOSSES, RECIPES
+
+    torch.manual_seed(0)
+    recipe_cls = RECIPES.get(cfg.recipe["type"])
+    losses = {s: LOSSES.build(spec, f"losses.{s}") for s, spec in cfg.losses.items()}
+    recipe = RECIPES.build(cfg.recipe, "recipe", losses=losses)
+    models = {s: reg.build(cfg.models[s], f"models.{s}") for s, reg in recipe_cls.model_slots.items() if s in cfg.models}
+    ds = None
+    if with_dataset:
+        import inspect
+
+        data_kw = dict(cfg.data.kwargs)
+        ds_cls = DATASETS.get(cfg.data.type)
+        if "on_error" in inspect.signature(ds_cls.__init__).parameters:
+            data_kw["on_error"] = cfg.data.on_error
+        ds = ds_cls(root=cfg.data.root, split="train", **data_kw)
+    recipe.setup(models, ds)
+    n = next(v for v in batch.values() if isinstance(v, torch.Tensor)).shape[0]
+    params = {s: sum(p.numel() for p in m.parameters()) for s, m in models.items()}
+    return TrainWorkload(recipe, models, dict(cfg.optim), batch, ds, n, {"parameters": params})
+
+
+def make_train_step(w: TrainWorkload, opts: Options, device: torch.device) -> Callable[[], torch.Tensor]:
+    """A closure running one engine-style GAN step on a private copy of the models.
+
+    It returns G's loss (detached); ``step.models`` holds the models it trains.
+    """
+    from i2i.registry import OPTIMIZERS
+
+    models = {s: copy.deepcopy(m).to(device).train() for s, m in w.models.items()}
+    batch = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in w.batch.items()}
+    if opts.channels_last:
+        for m in models.values():
+            perf.to_channels_last(m)
+        batch = {k: (perf.to_channels_last(v) if isinstance(v, torch.Tensor) and v.is_floating_point() else v)
+                 for k, v in batch.items()}
+    recipe = copy.deepcopy(w.recipe).to(device)
+    optims = {s: OPTIMIZERS.build(w.optim[s], f"optim.{s}", params=[p for p in m.parameters() if p.requires_grad])
+              for s, m in models.items()}
+    G_bare, D_bare = models["generator"], models.get("discriminator")
+    G = perf.maybe_compile(G_bare, opts.compile, device.type)
+    D = perf.maybe_compile(D_bare, opts.compile, device.type) if D_bare is not None else None
+    ac = lambda: opts.autocast(device)  # noqa: E731  (a fresh context per use)
+
+    def step() -> torch.Tensor:
+        with ac():
+            out = recipe(G, batch)
+        if D is not None:
+            with ac():
+                loss_d, _ = recipe.d_loss(D, batch, out)
+            optims["discriminator"].zero_grad(set_to_none=True)
+            loss_d.backward()
+            optims["discriminator"].step()
+        with perf.frozen(D_bare):  # the engine calls the bare D with its parameters frozen
+            with ac():
+                loss_g, _ = recipe.g_loss(D, batch, out)
+            optims["generator"].zero_grad(set_to_none=True)
+            loss_g.backward()
+            optims["generator"].step()
+        return loss_g.detach()
+
+    step.models = models  # type: ignore[attr-defined]  (for tests: the weights after a step)
+    return step
+
+
+def random_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial BN running statistics, so that folding a random model is a real test."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) * 0.5 + 0.75)
+            if m.affine:
+                m.weight.data.copy_(torch.rand(m.num_features, generator=g) * 0.5 + 0.75)
+                m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return model
+
+
+def make_infer(model: nn.Module, x: torch.Tensor, opts: Options, device: torch.device) -> Callable[[], torch.Tensor]:
+    m = perf.prepare_inference(model, fold_bn=opts.fold, channels_last=opts.channels_last, compile=opts.compile,
+                               device_type=device.type).to(device)
+    xin = perf.to_channels_last(x.to(device)) if opts.channels_last else x.to(device)
+
+    def run() -> torch.Tensor:
+        with torch.inference_mode(), opts.autocast(device):
+            return m(xin).float()
+
+    return run
+
+
+def sr_batch(n: int, hr: int, scale: int = 4) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return {"lr": torch.rand(n, 3, hr // scale, hr // scale, generator=g),
+            "hr": torch.rand(n, 3, hr, hr, generator=g)}
+
+
+def real_photo(side: int) -> torch.Tensor:
+    """(1, 3, side, side) in [0, 1]: a centre crop of scikit-image's ``coffee`` (400×600).
+
+    ``coffee`` is in the embedded SR *validation* split, so the shipped model never saw it.
+    """
+    from skimage import data
+
+    img = torch.from_numpy(data.coffee()).permute(2, 0, 1).float().div(255)
+    h, w = img.shape[-2:]
+    y, x = (h - side) // 2, (w - side) // 2
+    if side > min(h, w):
+        raise SystemExit(f"bench: photo crop {side} larger than the photo ({h}×{w})")
+    return img[None, :, y:y + side, x:x + side].contiguous()
+
+
+# ----------------------------------------------------------------------------- targets
+def train_target(name: str, shape: dict[str, Any], device: torch.device) -> TrainWorkload:
+    if name in ("srresnet", "srgan"):
+        g = f"{{type: srresnet, scale: 4, width: {shape['width']}, num_blocks: {shape['blocks']}, batch_norm: true}}"
+        ov = [f"models.generator={g}", f"data.batch_size={shape['batch']}", f"data.patch_size={shape['hr']}"]
+        if name == "srgan":
+            ov += ["losses.content.weights=null"]
+        cfg = load_cfg(f"{name}.yaml", ov)
+        return build_train(cfg, sr_batch(shape["batch"], shape["hr"]), with_dataset=True)
+    if name.startswith("pix2pix"):
+        s, n = shape["size"], shape["batch"]
+        # the paper's nets (unet_256 + 70×70 PatchGAN, RGB -> RGB), as in tasks/pix2pix_aligned.yaml
+        # the paper's nets: unet_256 + 70×70 PatchGAN (sketch, 1 channel -> RGB); smaller
+        # crops (--quick) get the generic U-Net with as many levels as the crop allows
+        gen = ("{type: unet_256, in_channels: 1, out_channels: 3, norm: batch, dropout: 0.5}" if s == 256 else
+               f"{{type: unet, in_channels: 1, out_channels: 3, num_downs: {s.bit_length() - 1}, norm: batch}}")
+        ov = [f"models.generator={gen}",
+              "models.discriminator={type: patchgan, in_channels: 4, n_layers: 3, base_channels: 64, norm: batch}",
+              f"data.batch_size={n}", f"data.crop_size={s}", f"data.load_size={max(s, s * 286 // 256)}"]
+        cfg = load_cfg("pix2pix_sketch2photo.yaml", ov)
+        g = torch.Generator().manual_seed(2)
+        batch = {"A": torch.rand(n, 1, s, s, generator=g) * 2 - 1, "B": torch.rand(n, 3, s, s, generator=g) * 2 - 1}
+        return build_train(cfg, batch, with_dataset=True)
+    if name == "segmentation":
+        s, n = shape["size"], shape["batch"]
+        cfg = load_cfg("segmentation_adversarial.yaml", [f"data.batch_size={n}", f"data.size={s}"])
+        g = torch.Generator().manual_seed(3)
+        batch = {"image": torch.rand(n, 3, s, s, generator=g), "mask": torch.randint(0, 7, (n, s, s), generator=g)}
+        return build_train(cfg, batch, with_dataset=True)
+    if name == "acgan":
+        n = shape["batch"]
+        cfg = load_cfg("acgan_mnist.yaml", [f"data.batch_size={n}"])
+        g = torch.Generator().manual_seed(4)
+        batch = {"image": torch.rand(n, 1, 28, 28, generator=g) * 2 - 1, "label": torch.randint(0, 10, (n,), generator=g)}
+        return build_train(cfg, batch, with_dataset=True)
+    raise KeyError(name)
+
+
+def data_time(w: TrainWorkload, n_batches: int) -> dict[str, Any] | None:
+    """Median seconds to fetch one batch from the recipe's embedded dataset (DataLoader, 0 workers)."""
+    if w.dataset is None:
+        return None
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(w.dataset, batch_size=w.batch_size, shuffle=True, num_workers=0,
+                        generator=torch.Generator().manual_seed(0))
+    it = iter(loader)
+    next(it)  # first batch may fill caches (sr_folder's memory cache)
+    ts = []
+    for _ in range(n_batches):
+        t0 = time.perf_counter()
+        try:
+            next(it)
+        except StopIteration:
+            it = iter(loader)
+            next(it)
+        ts.append(time.perf_counter() - t0)
+    return {"dataset": type(w.dataset).__name__, "fetch_median_s": statistics.median(ts), "times_s": ts}
+
+
+def run_train(name: str, shape: dict[str, Any], configs: list[Options], args: argparse.Namespace,
+              device: torch.device, log: Callable[[str], None]) -> dict[str, Any]:
+    w = train_target(name, shape, device)
+    steps = {o.name: make_train_step(w, o, device) for o in configs}
+    flops = perf.count_flops(make_train_step(w, configs[0], device))  # FLOPs do not depend on the options
+    mem = {o.name: peak_memory(steps[o.name], device) for o in configs}  # also a first warm-up call
+    fns: dict[str, Callable[[], Any]] = dict(steps)
+    fns.update(args.gemm_fns)
+    times = interleaved(fns, args.warmup, args.iters, device, log)
+    peaks = {k: args.gemm_flops / statistics.median(times[f"gemm_{k}"]) for k in ("fp32", "bf16")}
+    res: dict[str, Any] = {"shape": shape, "info": w.info, "gemm_peak_flops_per_s": peaks, "configs": {}}
+    for o in configs:
+        res["configs"][o.name] = summarise(times[o.name], w.batch_size, flops, peaks) | mem[o.name]
+    if args.data:
+        dt = data_time(w, max(3, args.iters))
+        if dt is not None:
+            t_step = res["configs"][configs[0].name]["median_s"]
+            dt["images_per_s_step_plus_fetch"] = w.batch_size / (t_step + dt["fetch_median_s"])
+            res["data"] = dt
+    return res
+
+
+def sr_model(width: int, blocks: int) -> nn.Module:
+    from i2i.nn.srresnet import SRResNet
+
+    torch.manual_seed(0)
+    return random_bn_stats(SRResNet(4, width=width, num_blocks=blocks)).eval()
+
+
+def run_infer(shape: dict[str, Any], configs: list[Options], args: argparse.Namespace, device: torch.device,
+              log: Callable[[str], None]) -> dict[str, Any]:
+    model = sr_model(shape["width"], shape["blocks"])
+    x = torch.rand(1, 3, shape["lr"], shape["lr"], generator=torch.Generator().manual_seed(5))
+    runs = {o.name: make_infer(model, x, o, device) for o in configs}
+    with torch.inference_mode():
+        flops = perf.count_flops(lambda: model.to(device)(x.to(device)))
+    ref = runs[configs[0].name]().cpu()
+    agree = {}
+    for o in configs[1:]:
+        out = runs[o.name]().cpu()
+        agree[o.name] = {"max_abs_diff_vs_" + configs[0].name: float((out - ref).abs().max()),
+                         "psnr_db_vs_" + configs[0].name: psnr(out.clamp(0, 1), ref.clamp(0, 1))}
+    mem = {o.name: peak_memory(runs[o.name], device) for o in configs}
+    fns: dict[str, Callable[[], Any]] = dict(runs)
+    fns.update(args.gemm_fns)
+    times = interleaved(fns, args.warmup, args.iters, device, log)
+    peaks = {k: args.gemm_flops / statistics.median(times[f"gemm_{k}"]) for k in ("fp32", "bf16")}
+    res: dict[str, Any] = {"shape": shape, "gemm_peak_flops_per_s": peaks, "configs": {}}
+    for o in configs:
+        res["configs"][o.name] = summarise(times[o.name], 1, flops, peaks) | mem[o.name] | agree.get(o.name, {})
+    return res
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of images in [0, 1] (no quantisation; inf when identical)."""
+    mse = float((a.double() - b.double()).square().mean())
+    return float("inf") if mse == 0 else 10 * float(torch.log10(torch.tensor(1.0 / mse)))
+
+
+def run_quality(shape: dict[str, Any], configs: list[Options], device: torch.device) -> dict[str, Any]:
+    """The shipped SRResNet on a real photo: PSNR vs the HR photo for every configuration."""
+    from i2i.data.resize import imresize
+    from i2i.inference import SHIPPED, load_model
+
+    if not (SHIPPED["sr"] / "config.json").is_file():
+        return {"skipped": f"no shipped model at {SHIPPED['sr']}"}
+    model = load_model(None, task="sr").generator.eval()
+    hr = real_photo(shape["lr"] * 4)
+    lr = imresize(hr, scale=0.25).clamp(0, 1)
+    outs = {o.name: make_infer(model, lr, o, device)().cpu().clamp(0, 1) for o in configs}
+    c = 4  # crop_border = scale, the SR convention
+    res: dict[str, Any] = {"shape": shape, "photo": "skimage.data.coffee centre crop (SR val split)", "configs": {}}
+    base = configs[0].name
+    for o in configs:
+        sr = outs[o.name][..., c:-c, c:-c]
+        res["configs"][o.name] = {"psnr_db_vs_hr": psnr(sr, hr[..., c:-c, c:-c]),
+                                  f"psnr_db_vs_{base}": psnr(outs[o.name], outs[base]),
+                                  f"max_abs_diff_vs_{base}": float((outs[o.name] - outs[base]).abs().max())}
+    for o in configs[1:]:
+        r = res["configs"][o.name]
+        r["psnr_change_db"] = r["psnr_db_vs_hr"] - res["configs"][base]["psnr_db_vs_hr"]
+    return res
+
+
+def tiled_model(args: argparse.Namespace) -> nn.Module:
+    from i2i.inference import SHIPPED, load_model
+
+    if (SHIPPED["sr"] / "config.json").is_file() and not args.quick:
+        return load_model(None, task="sr").generator.eval()
+    return sr_model(16, 2)
+
+
+def run_tiled(shape: dict[str, Any], opts: Options, args: argparse.Namespace, device: torch.device,
+              log: Callable[[str], None]) -> dict[str, Any]:
+    """Time of tiled SR for an LR side ``lr`` (1×) and ``2·lr`` (4× pixels), interleaved."""
+    from i2i.tiling import tiled_apply
+
+    model = tiled_model(args)
+    m = perf.prepare_inference(model, fold_bn=opts.fold, channels_last=opts.channels_last,
+                               compile=opts.compile, device_type=device.type).to(device)
+    g = torch.Generator().manual_seed(6)
+    s = shape["lr"]
+    xs = {"1x": torch.rand(1, 3, s, s, generator=g).to(device), "4x": torch.rand(1, 3, 2 * s, 2 * s, generator=g).to(device)}
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        x = perf.to_channels_last(x) if opts.channels_last else x
+        with opts.autocast(device):
+            return m(x).float()
+
+    fns = {k: (lambda x=x: tiled_apply(fn, x, scale=4, tile=shape["tile"], overlap=shape["overlap"]))
+           for k, x in xs.items()}
+    times = interleaved(fns, args.warmup, args.iters, device, log)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"shape": shape, "options": opts.name, "median_s": med, "times_s": times, "time_ratio_4x_pixels": med["4x"] / med["1x"]}
+
+
+def run_tiled_rss(shape: dict[str, Any], opts: Options, args: argparse.Namespace) -> dict[str, Any]:
+    """Peak RSS of a *fresh* process doing one tiled upscale (so nothing else counts)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--_tiled-child", json.dumps(shape), "--configs", opts.name,
+           "--threads", str(torch.get_num_threads())] + (["--quick"] if args.quick else [])
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"error": out.stderr[-2000:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _hwm_mib() -> float | None:
+    """This process's peak RSS (VmHWM) in MiB, or None off Linux.
+
+    Not ``ru_maxrss``: on Linux a child started by fork+exec inherits the parent's value,
+    so it would report the benchmark process's peak instead of its own.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def tiled_child(shape: dict[str, Any], opts: Options, args: argparse.Namespace) -> None:
+    from i2i.tiling import tiled_apply
+
+    device = torch.device("cpu")
+    model = tiled_model(args)
+    m = perf.prepare_inference(model, fold_bn=opts.fold, channels_last=opts.channels_last, compile=opts.compile)
+    s = shape["lr"]
+    x = torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(7))
+    before = _hwm_mib()
+
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        t = perf.to_channels_last(t) if opts.channels_last else t
+        with opts.autocast(device):
+            return m(t).float()
+
+    with PeakRSS() as sampled:  # a second opinion, and the only one off Linux
+        t0 = time.perf_counter()
+        y = tiled_apply(fn, x, scale=4, tile=shape["tile"], overlap=shape["overlap"])
+        dt = time.perf_counter() - t0
+    peak = _hwm_mib() or sampled.peak / 2**20
+    print(json.dumps({"shape": shape, "options": opts.name, "output": list(y.shape), "seconds": dt,
+                      "rss_peak_mib": peak, "rss_before_mib": before, "rss_sampled_peak_mib": sampled.peak / 2**20,
+                      "output_tensor_mib": y.numel() * y.element_size() / 2**20}))
+
+
+# ----------------------------------------------------------------------------- report
+def table(results: dict[str, Any], configs: list[Options]) -> str:
+    rows = [f"{'target':<13} {'config':<14} {'median s':>9} {'img/s':>8} {'GFLOP':>8} {'GFLOP/s':>8} "
+            f"{'%fp32pk':>7} {'%bf16pk':>7} {'peak MiB':>9}"]
+    for t, r in results["targets"].items():
+        for name, c in r.get("configs", {}).items():
+            if "median_s" not in c:
+                continue
+            mem = c.get("rss_peak_mib", c.get("cuda_peak_allocated_mib", float("nan")))
+            fl = (c.get("flops") or 0) / 1e9
+            rows.append(f"{t:<13} {name:<14} {c['median_s']:>9.3f} {c['images_per_s']:>8.2f} {fl:>8.1f} "
+                        f"{c.get('flops_per_s', 0) / 1e9:>8.1f} {100 * c.get('frac_fp32_peak', 0):>6.0f}% "
+                        f"{100 * c.get('frac_bf16_peak', 0):>6.0f}% {mem:>9.0f}")
+        if "speedup" in r:
+            rows.append(f"{'':<13} speed-up {configs[-1].name} / {configs[0].name}: {r['speedup']:.2f}×")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--targets", nargs="+", default=None, help=f"subset of: {' '.join(DEFAULT_TARGETS)}")
+    ap.add_argument("--configs", nargs="+", default=["plain"], help="configurations to run (see docstring)")
+    ap.add_argument("--compare", nargs=2, metavar=("A", "B"), help="run A and B interleaved; print B's speed-up")
+    ap.add_argument("--quick", action="store_true", help="tiny shapes, 1 warm-up + 5 timed rounds (CI smoke test)")
+    ap.add_argument("--set", action="append", default=[], metavar="TARGET.KEY=VALUE", help="change one shape")
+    ap.add_argument("--iters", type=int, default=None, help="timed rounds (default 5)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed rounds (default 2; 1 with --quick)")
+    ap.add_argument("--gemm-n", type=int, default=None, help="GEMM side for the peak (default 2048; 256 with --quick)")
+    ap.add_argument("--no-data", dest="data", action="store_false", help="skip the data-pipeline timing")
+    ap.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--json", default=None, help="write every number here")
+    ap.add_argument("--_tiled-child", dest="tiled_child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = args.compare if args.compare else args.configs
+    configs = [parse_options(c) for c in names]
+    if args.tiled_child:
+        tiled_child(json.loads(args.tiled_child), configs[0], args)
+        return 0
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    args.iters = args.iters or 5
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    n = args.gemm_n or (256 if args.quick else 2048)
+    args.gemm_flops = 2 * n**3
+    args.gemm_fns = {"gemm_fp32": gemm_fn(n, torch.float32, device),
+                     "gemm_bf16": gemm_fn(n, torch.bfloat16, device)}
+    shapes = copy.deepcopy(QUICK if args.quick else PAPER)
+    for s in args.set:
+        key, _, val = s.partition("=")
+        t, _, k = key.partition(".")
+        if t not in shapes or not k or not val:
+            raise SystemExit(f"bench: --set {s!r}: expected TARGET.KEY=VALUE with TARGET in {', '.join(shapes)}")
+        shapes[t][k] = json.loads(val) if val[0].isdigit() or val[0] in "[{-" else val
+    targets = args.targets or DEFAULT_TARGETS
+    for t in targets:
+        if t not in shapes:
+            raise SystemExit(f"bench: unknown target {t!r}; expected one of {', '.join(DEFAULT_TARGETS)}")
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    import i2i  # noqa: F401  (registers everything)
+
+    results: dict[str, Any] = {
+        "meta": {
+            "date": datetime.date.today().isoformat(), "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+            "device": str(device), "torch": torch.__version__, "python": platform.python_version(),
+            "cpu": platform.processor() or platform.machine(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_native_bf16": perf.cpu_has_native_bf16(), "threads": torch.get_num_threads(),
+            "cuda_device": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+            "configs": [o.__dict__ for o in configs], "warmup": args.warmup, "iters": args.iters, "gemm_n": n,
+            "autocast_dtype": {o.name: str(o.dtype(device)) for o in configs},
+        },
+        "targets": {},
+    }
+    # standalone GEMM peak first (each target also times the GEMMs in its own rounds)
+    log(f"GEMM peak ({n}³, median of {args.iters})")
+    gt = interleaved(args.gemm_fns, 1, args.iters, device, log)
+    results["gemm_peak_flops_per_s"] = {k.removeprefix("gemm_"): args.gemm_flops / statistics.median(v) for k, v in gt.items()}
+    t_start = time.perf_counter()
+    for t in targets:
+        log(f"== {t} {shapes[t]}")
+        t0 = time.perf_counter()
+        if t in ("sr_infer",):
+            r = run_infer(shapes[t], configs, args, device, log)
+        elif t == "sr_quality":
+            r = run_quality(shapes[t], configs, device)
+        elif t == "tiled":
+            r = run_tiled(shapes[t], configs[-1], args, device, log)
+        elif t == "tiled_rss":
+            r = run_tiled_rss(shapes[t], configs[-1], args) if device.type == "cpu" else {"skipped": "CPU only"}
+        else:
+            r = run_train(t, shapes[t], configs, args, device, log)
+        if len(configs) > 1 and "configs" in r and all("median_s" in c for c in r["configs"].values()):
+            r["speedup"] = r["configs"][configs[0].name]["median_s"] / r["configs"][configs[-1].name]["median_s"]
+        r["wall_s"] = time.perf_counter() - t0
+        results["targets"][t] = r
+        if args.json:  # written after every target: a long run that is cut short keeps what it has
+            Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    results["meta"]["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    results["meta"]["wall_s"] = time.perf_counter() - t_start
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    print(table(results, configs))
+    for t in ("sr_quality", "tiled", "tiled_rss"):
+        if t in results["targets"]:
+            r = {k: v for k, v in results["targets"][t].items() if k not in ("times_s",)}
+            print(t, json.dumps(r, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
