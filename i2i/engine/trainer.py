@@ -80,8 +80,16 @@ class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
         return 2**31
 
 
-def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+def _to_device(batch: dict[str, Any], device: torch.device, channels_last: bool = False) -> dict[str, Any]:
+    """Move tensors; with ``channels_last`` image batches (4-D float) take the nets' NHWC layout too."""
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            v = v.to(device, non_blocking=True)
+            if channels_last and v.dim() == 4 and v.is_floating_point():
+                v = v.contiguous(memory_format=torch.channels_last)
+        out[k] = v
+    return out
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -466,7 +474,7 @@ class Trainer:
             logs: dict[str, Any] = {}
             ok = True
             for k in range(d_steps):
-                batch = _to_device(next(data), acc.device)
+                batch = _to_device(next(data), acc.device, t.channels_last)
                 self.consumed += 1
                 imgs_since += next(iter(v for v in batch.values() if isinstance(v, torch.Tensor))).shape[0] * acc.num_processes
                 last = k == d_steps - 1
