@@ -37,7 +37,6 @@ def _tool(name: str):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("p2p") / "run"
     cfg = config.load_config(ROOT / "tasks" / "pix2pix_sketch2photo.yaml", TINY)
     trainer.Trainer(cfg, output_dir=out).fit()

@@ -35,7 +35,6 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from i2i.config import load_config
     from i2i.engine.trainer import Trainer
 
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("seg_run") / "run"
     cfg = load_config(ROOT / "tasks" / "segmentation_baseline.yaml", [
         "models.generator.width=4", "models.generator.depth=2", "data.size=24", f"data.num_images={NUM_VAL}",

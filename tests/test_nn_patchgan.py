@@ -9,7 +9,6 @@ from i2i.errors import ConfigError
 from i2i.nn.patchgan import PatchGAN, pixelgan, receptive_field
 from i2i.registry import DISCRIMINATORS
 
-torch.set_num_threads(1)
 PAPER_RF = {0: 1, 1: 16, 2: 34, 3: 70, 4: 142, 5: 286}
 
 

@@ -9,7 +9,6 @@ from i2i.nn.resnet_generator import ResnetGenerator, resnet_6blocks, resnet_9blo
 from i2i.nn.unet import UNet, unet_128, unet_256
 from i2i.registry import GENERATORS
 
-torch.set_num_threads(1)
 
 
 @pytest.mark.parametrize("norm", ["batch", "instance", "none"])

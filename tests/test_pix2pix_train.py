@@ -33,7 +33,6 @@ def test_yaml_files_validate(tmp_path: Path) -> None:
 
 
 def test_few_steps_through_the_engine(tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     cfg = config.load_config(TASK, TINY)
     run = trainer.Trainer(cfg, output_dir=tmp_path / "run")
     run.fit()
@@ -63,7 +62,6 @@ def _rgb(h: int, w: int, seed: int):
 
 
 def _train_and_load(cfg: config.Config, out: Path) -> inference.LoadedModel:
-    torch.set_num_threads(1)
     trainer.Trainer(cfg, output_dir=out).fit()
     rows = [line for line in (out / "metrics.jsonl").read_text().splitlines() if '"g/l1"' in line]
     assert len(rows) == 3, "one log row per step"

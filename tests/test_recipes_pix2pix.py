@@ -14,7 +14,6 @@ from i2i.nn.unet import UNet
 from i2i.recipes.pix2pix import Pix2Pix, laplacian_energy, pad_predict
 from i2i.registry import LOSSES, RECIPES
 
-torch.set_num_threads(1)
 
 
 class IdentityAccelerator:

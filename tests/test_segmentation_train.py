@@ -39,7 +39,6 @@ def test_yaml_files_validate() -> None:
 
 @pytest.mark.parametrize("name", ["segmentation_adversarial", "segmentation_baseline"])
 def test_few_steps_through_the_engine(tmp_path: Path, name: str) -> None:
-    torch.set_num_threads(1)
     extra = ["models.discriminator.width=4"] if name == "segmentation_adversarial" else []
     cfg = config.load_config(TASKS / f"{name}.yaml", TINY + extra)
     run = trainer.Trainer(cfg, output_dir=tmp_path / "run")
@@ -60,7 +59,6 @@ def test_few_steps_through_the_engine(tmp_path: Path, name: str) -> None:
 
 def test_evaluate_after_fit_appends_a_row(tmp_path: Path) -> None:
     """Trainer.evaluate() still works once fit() has finished (metrics.jsonl stays writable)."""
-    torch.set_num_threads(1)
     cfg = config.load_config(TASKS / "segmentation_baseline.yaml", TINY + ["eval.every=0"])
     run = trainer.Trainer(cfg, output_dir=tmp_path / "run")
     run.fit()
@@ -110,7 +108,6 @@ def _folder(root: Path) -> list[str]:
 @pytest.mark.parametrize("layout", ["voc", "seg_folder"])
 def test_few_steps_on_disk_layouts(tmp_path: Path, layout: str) -> None:
     """VOC and folder layouts through the adversarial recipe: the class table reaches the export."""
-    torch.set_num_threads(1)
     data = (_voc if layout == "voc" else _folder)(tmp_path / "data")
     # the whole data node is replaced: the mosaic's own keys (size, seed, ...) do not apply
     tiny = [o for o in TINY if not o.startswith("data.")] + ["models.discriminator.width=4"]

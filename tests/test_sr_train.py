@@ -33,7 +33,6 @@ def _metrics(run: Path) -> list[dict]:
 
 
 def test_srresnet_yaml_few_steps(tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     cfg = config.load_config(TASKS / "srresnet.yaml", COMMON + [
         "models.generator.width=8", "models.generator.num_blocks=1", "data.patch_size=16"])
     run = trainer.Trainer(cfg, output_dir=tmp_path / "run").fit()
@@ -54,7 +53,6 @@ def test_srgan_yaml_few_steps_from_shipped_srresnet(tmp_path: Path) -> None:
     import torchvision
     from safetensors.torch import save_file
 
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     vgg = torchvision.models.vgg19(weights=None).state_dict()
     vgg_file = tmp_path / "vgg19_random.safetensors"
