@@ -39,9 +39,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.io import is_image_file, read_image, save_image
+from ..data.io import atomic_write, is_image_file, read_image, save_image
 from ..data.resize import imresize
 from ..errors import ConfigError, DataError
 from ..inference import LoadedModel, load_model
@@ -214,22 +212,6 @@ def _is_16bit(path: Path) -> bool:
         return img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I") or _is_16bit_colour(img, path)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """``write(tmp_path)`` then rename: an interrupted run leaves no half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _save(path: Path, a: np.ndarray) -> str:
     """Write (H, W[, C]) uint8 or float32-in-[0, 1] (-> 16 bit where the format allows).
 
@@ -242,7 +224,7 @@ def _save(path: Path, a: np.ndarray) -> str:
         if ext in (".png", ".tif", ".tiff"):
             u16 = np.clip(np.rint(a * 65535.0), 0, 65535).astype(np.uint16)
             if u16.ndim == 2:
-                _atomic_write(path, lambda t: Image.fromarray(u16).save(t, format="PNG" if ext == ".png" else "TIFF"))
+                atomic_write(path, lambda t: Image.fromarray(u16).save(t, format="PNG" if ext == ".png" else "TIFF"))
                 return ""
             try:
                 import cv2
@@ -254,7 +236,7 @@ def _save(path: Path, a: np.ndarray) -> str:
                 def write(t: str) -> None:
                     if not cv2.imwrite(t, np.ascontiguousarray(bgr)):
                         raise OSError(f"{path}: OpenCV could not write it")
-                _atomic_write(path, write)
+                atomic_write(path, write)
                 return ""
         else:
             note = f"saved as 8 bits ({ext} holds no 16-bit data; use .png)"
@@ -264,7 +246,7 @@ def _save(path: Path, a: np.ndarray) -> str:
     if a.ndim == 3 and a.shape[2] == 2:  # gray + alpha: save_image knows no LA
         if ext in (".jpg", ".jpeg"):
             raise ValueError(f"{path}: JPEG cannot store an alpha channel; save as .png")
-        _atomic_write(path, lambda t: Image.fromarray(a, "LA").save(t, format=Image.registered_extensions()[ext]))
+        atomic_write(path, lambda t: Image.fromarray(a, "LA").save(t, format=Image.registered_extensions()[ext]))
     else:
         save_image(path, a)
     return note

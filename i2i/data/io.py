@@ -398,14 +398,25 @@ def save_image(path: str | Path, image: Any, palette: Sequence[int] | np.ndarray
     if fmt == "JPEG" and img.mode not in ("RGB", "L"):
         raise ValueError(f"{path}: JPEG cannot store mode {img.mode}; save as .png")
     params: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **params))
+    return path
+
+
+def atomic_write(path: str | Path, write: Any) -> Path:
+    """``write(tmp_path)`` into a temp file beside ``path``, then rename it into place.
+
+    An interrupted run never leaves a half-written file; the file gets the usual permissions
+    (``mkstemp`` creates 0600).
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format=fmt, **params)
+        write(tmp)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved image gets the usual permissions
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:
