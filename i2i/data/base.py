@@ -13,7 +13,10 @@
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+import torch
 
 
 def split_index(index: int | tuple[int, int]) -> tuple[int, np.random.Generator]:
@@ -22,3 +25,44 @@ def split_index(index: int | tuple[int, int]) -> tuple[int, np.random.Generator]
         i, seed = index
         return int(i), np.random.default_rng(int(seed))
     return int(index), np.random.default_rng(int(index))
+
+
+class SkipUnreadable(torch.utils.data.Dataset):
+    """``data.on_error: skip`` for datasets that read files lazily in ``__getitem__``.
+
+    An item whose file raises :class:`~i2i.errors.DataError` is reported on stderr (file,
+    reason, running count) and replaced by the next readable item, so one corrupt JPEG
+    cannot stop a long run. Datasets that scan their files up front take ``on_error``
+    themselves (the SR folders) and are not wrapped. Every other attribute is the wrapped
+    dataset's.
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset, max_consecutive: int = 50):
+        self.dataset = dataset
+        self.max_consecutive = max_consecutive
+        self.skipped: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        if name in ("dataset", "__setstate__", "__getstate__"):  # unpickling in a worker: no recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __getitem__(self, index: int | tuple[int, int]):  # noqa: ANN204
+        from ..errors import DataError
+
+        i, seed = index if isinstance(index, tuple) else (index, None)
+        n = len(self)
+        last: DataError | None = None
+        for k in range(min(self.max_consecutive, n)):
+            j = (int(i) + k) % n
+            try:
+                return self.dataset[(j, seed) if seed is not None else j]
+            except DataError as e:
+                last = e
+                if j not in self.skipped:
+                    self.skipped.add(j)
+                    print(f"warning: skipped {e} ({len(self.skipped)} unreadable so far)", file=sys.stderr, flush=True)
+        raise DataError(f"{min(self.max_consecutive, n)} unreadable items in a row; last: {last}")

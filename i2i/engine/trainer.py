@@ -170,6 +170,10 @@ class Trainer:
             data_kw["on_error"] = cfg.data.on_error
         self.train_ds = ds_cls(root=cfg.data.root, split="train", **data_kw)
         self.val_ds = ds_cls(root=cfg.data.root, split=cfg.data.val_split, **data_kw)
+        if cfg.data.on_error == "skip" and "on_error" not in data_kw:  # the dataset reads lazily: skip per item
+            from ..data.base import SkipUnreadable
+
+            self.train_ds, self.val_ds = SkipUnreadable(self.train_ds), SkipUnreadable(self.val_ds)
         self.recipe.setup(self.models, self.train_ds)
         if t.channels_last:
             for m in self.models.values():
