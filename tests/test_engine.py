@@ -156,7 +156,15 @@ def test_wandb_offline_run_holds_the_logged_values(tmp_path: Path) -> None:
     Trainer(cfg, output_dir=tmp_path).fit()
     runs = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "run-*.wandb"))
     assert len(runs) == 1
-    history = [h for h in read_wandb_history(Path(runs[0])) if "g/total" in h]
+    # W&B's service process writes its record log asynchronously: give it a moment after finish()
+    import time
+
+    deadline = time.time() + 60
+    while True:
+        history = [h for h in read_wandb_history(Path(runs[0])) if "g/total" in h]
+        if len(history) >= 2 or time.time() > deadline:
+            break
+        time.sleep(0.5)
     logged = {r["step"]: r for r in read_metrics(tmp_path) if "g/total" in r}
     assert [h["_step"] for h in history] == [2, 4]
     for h in history:
