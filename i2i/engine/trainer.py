@@ -434,6 +434,17 @@ class Trainer:
         sched.step()
         return True, norm_f
 
+    def _step_or_skip(self, slot: str, loss: torch.Tensor, logs: dict[str, Any]) -> bool:
+        """Update ``slot`` unless its loss or gradient is NaN/Inf (then count it; see ``_nonfinite``)."""
+        if not torch.isfinite(loss):
+            self._nonfinite(f"{slot} loss")
+            return False
+        stepped, norm = self._update(slot, loss)
+        logs[f"{slot[0]}/grad_norm"] = norm
+        if not stepped:
+            self._nonfinite(f"{slot} gradient")
+        return stepped
+
     def _nonfinite(self, what: str) -> None:
         self.nonfinite += 1
         self._log({"train/nonfinite_steps": float(self.nonfinite)})
@@ -489,32 +500,17 @@ class Trainer:
                 with acc.autocast():
                     loss_d, ld = self.recipe.d_loss(D, batch, out)
                 logs.update(ld)
-                if not torch.isfinite(loss_d):
-                    ok = False
-                    self._nonfinite("discriminator loss")
-                    continue
-                stepped, norm = self._update("discriminator", loss_d)
-                logs["d/grad_norm"] = norm
-                if not stepped:
-                    ok = False
-                    self._nonfinite("discriminator gradient")
+                ok &= self._step_or_skip("discriminator", loss_d, logs)
             if D_bare is not None:
                 D_bare.requires_grad_(False)
             try:
                 with acc.autocast():
                     loss_g, lg = self.recipe.g_loss(D_bare, batch, out)
                 logs.update(lg)
-                if not torch.isfinite(loss_g):
-                    ok = False
-                    self._nonfinite("generator loss")
-                else:
-                    stepped, norm = self._update("generator", loss_g)
-                    logs["g/grad_norm"] = norm
-                    if stepped and self.ema is not None:
-                        self.ema.update(self.bare["generator"], step=self.step)
-                    if not stepped:
-                        ok = False
-                        self._nonfinite("generator gradient")
+                stepped = self._step_or_skip("generator", loss_g, logs)
+                if stepped and self.ema is not None:
+                    self.ema.update(self.bare["generator"], step=self.step)
+                ok &= stepped
             finally:
                 if D_bare is not None:
                     D_bare.requires_grad_(True)

@@ -167,6 +167,23 @@ class AdversarialLoss(nn.Module):
             return real.new_zeros(())
         return self.d_weight * self.gp_weight * gradient_penalty(d_fn, real, fake)
 
+    def discriminator_terms(self, d_fn: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """D's whole loss on ``real`` and (already detached) ``fake`` inputs, with its logs.
+
+        Two D calls, not one on the stacked batch: with batch norm in D, real and fake keep
+        their own statistics (as DCGAN and pix2pix train). Adds the WGAN-GP penalty when the
+        objective needs it. Logs ``d/real``, ``d/fake``, ``d/loss`` (and ``d/gp``).
+        """
+        real_logits, fake_logits = d_fn(real), d_fn(fake)
+        loss = self.d_loss(real_logits, fake_logits)
+        logs = {"d/real": self.score(real_logits), "d/fake": self.score(fake_logits)}
+        if self.needs_penalty:
+            gp = self.penalty(d_fn, real, fake)
+            loss = loss + gp
+            logs["d/gp"] = gp.detach()
+        logs["d/loss"] = loss.detach()
+        return loss, logs
+
     @torch.no_grad()
     def score(self, logits: Tensor) -> Tensor:
         """Mean D output to log: P(real) for the sigmoid games, the raw score otherwise."""

@@ -162,20 +162,9 @@ class Pix2Pix(Recipe):
         return {"fake": G(batch["A"])}
 
     def d_loss(self, D: nn.Module, batch: Batch, out: dict[str, Tensor]) -> tuple[Tensor, Logs]:
-        adv = self.losses["adversarial"]
         a, b = batch["A"], batch["B"]
-        real_in, fake_in = self._d_input(a, b), self._d_input(a, out["fake"].detach())
-        # Two D calls, not one on the stacked batch: with batch norm in D, real and fake
-        # then get their own statistics, as in the paper's implementation.
-        real_logits, fake_logits = D(real_in), D(fake_in)
-        loss = adv.d_loss(real_logits, fake_logits)  # includes d_weight (0.5 in the paper)
-        logs: Logs = {"d/real": adv.score(real_logits), "d/fake": adv.score(fake_logits)}
-        if adv.needs_penalty:
-            gp = adv.penalty(D, real_in, fake_in)
-            loss = loss + gp
-            logs["d/gp"] = gp.detach()
-        logs["d/loss"] = loss.detach()
-        return loss, logs
+        # D sees concat(condition, image); d_weight (0.5 in the paper) is inside the wrapper
+        return self.losses["adversarial"].discriminator_terms(D, self._d_input(a, b), self._d_input(a, out["fake"].detach()))
 
     def g_loss(self, D: nn.Module | None, batch: Batch, out: dict[str, Tensor]) -> tuple[Tensor, Logs]:
         adv, pixel = self.losses["adversarial"], self.losses["pixel"]

@@ -103,18 +103,7 @@ class SuperResolution(Recipe):
         return {"fake": G(batch["lr"])}
 
     def d_loss(self, D: nn.Module, batch: Batch, out: dict[str, Tensor]) -> tuple[Tensor, Logs]:
-        adv = self.losses["adversarial"]
-        real, fake = batch["hr"], out["fake"].detach()
-        # separate calls: with BN in D, real and fake keep their own batch statistics
-        real_logits, fake_logits = D(real), D(fake)
-        loss = adv.d_loss(real_logits, fake_logits)
-        logs: Logs = {"d/real": adv.score(real_logits), "d/fake": adv.score(fake_logits)}
-        if adv.needs_penalty:
-            gp = adv.penalty(D, real, fake)
-            loss = loss + gp
-            logs["d/gp"] = gp.detach()
-        logs["d/loss"] = loss.detach()
-        return loss, logs
+        return self.losses["adversarial"].discriminator_terms(D, batch["hr"], out["fake"].detach())
 
     def g_loss(self, D: nn.Module | None, batch: Batch, out: dict[str, Tensor]) -> tuple[Tensor, Logs]:
         fake, hr = out["fake"], batch["hr"]
