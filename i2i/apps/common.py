@@ -67,6 +67,11 @@ def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
     return files, errors
 
 
+def is_single_file(inputs: list[str], files: list[Path]) -> bool:
+    """One input that is a file (not a folder): then ``-o`` may name the output file."""
+    return len(inputs) == 1 and len(files) == 1 and not Path(inputs[0]).expanduser().is_dir()
+
+
 def output_paths(files: list[Path], output: str | None, single_file: bool, default_folder: str,
                  png_only: bool = False, suffix: str = "") -> list[Path]:
     """Output path per input: ``-o`` is a file for one input with an image suffix, else a folder.

@@ -62,7 +62,7 @@ from ..data.paired import _resize, _to_channels, to_tensor
 from ..errors import ConfigError, I2IError
 from ..inference import LoadedModel
 from ..recipes.pix2pix import image_metrics, pad_predict
-from .common import collect_inputs, dataset_from_config, eval_loader, make_accelerator, output_paths, tile_panels
+from .common import is_single_file, collect_inputs, dataset_from_config, eval_loader, make_accelerator, output_paths, tile_panels
 
 __all__ = ["generator_mode", "make_sketch", "translate", "comparison_grid", "add_infer_args", "infer", "add_eval_args", "evaluate"]
 
@@ -201,7 +201,7 @@ def infer(model: LoadedModel, args: argparse.Namespace) -> int:
     if args.from_photo:
         make_sketch(model, np.full((8, 8, 3), 255, np.uint8))  # config problems: one error, before any file
     files, errors = collect_inputs(args.inputs)
-    single = len(args.inputs) == 1 and len(files) == 1 and not Path(args.inputs[0]).is_dir()
+    single = is_single_file(args.inputs, files)
     targets = output_paths(files, args.output, single, DEFAULT_OUTPUT)  # a bad -o stops everything, before any per-file line
     for e in errors:
         print(f"error: {e}", file=sys.stderr)

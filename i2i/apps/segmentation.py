@@ -52,7 +52,6 @@ import argparse
 import math
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,7 +62,7 @@ from torch import nn
 from ..data.io import read_image, save_image
 from ..errors import ConfigError, I2IError
 from ..inference import LoadedModel
-from .common import collect_inputs, dataset_from_config, eval_loader, make_accelerator, output_paths, tile_panels
+from .common import is_single_file, collect_inputs, dataset_from_config, eval_loader, make_accelerator, output_paths, tile_panels
 
 __all__ = ["class_table", "predict", "colourise", "overlay", "comparison_grid", "add_infer_args", "infer", "add_eval_args", "evaluate"]
 
@@ -180,7 +179,7 @@ def infer(model: LoadedModel, args: argparse.Namespace) -> int:
     files, errors = collect_inputs(args.inputs)
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
-    single = len(args.inputs) == 1 and len(files) == 1 and not Path(args.inputs[0]).is_dir()
+    single = is_single_file(args.inputs, files)
     targets = output_paths(files, args.output, single, DEFAULT_OUTPUT, png_only=True)
     G = model.generator.eval()
     failed, written = len(errors), 0

@@ -52,7 +52,7 @@ from ..data.resize import imresize
 from ..errors import ConfigError, DataError
 from ..inference import LoadedModel, load_model
 from ..tiling import tiled_apply
-from .common import collect_inputs, output_paths
+from .common import is_single_file, collect_inputs, output_paths
 
 __all__ = ["upscale", "receptive_radius", "add_infer_args", "infer", "add_eval_args", "evaluate",
            "DEFAULT_TILE"]
@@ -294,7 +294,7 @@ def infer(model: LoadedModel, args: argparse.Namespace) -> int:
         if not errors:
             print("error: no input images", file=sys.stderr)
         return 1
-    single = len(args.inputs) == 1 and not Path(args.inputs[0]).expanduser().is_dir()
+    single = is_single_file(args.inputs, files)
     outs = output_paths(files, args.output, single, f"sr_x{scale}", suffix=f"_x{scale}")
     failed = len(errors)
     written: list[Path] = []
