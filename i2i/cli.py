@@ -15,6 +15,9 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     """Run ``main``; user errors print ``error: <one line>`` (traceback only with --debug)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("I2I_DEBUG") == "1"
+    from .perf import tune_allocator
+
+    tune_allocator()  # large activations from the heap, not fresh mmaps (see its docstring)
     try:
         return main(argv)
     except KeyboardInterrupt:

@@ -86,3 +86,59 @@ def test_config_errors():
         GENERATORS.build({"type": "srresnet_x4", "scale": 2})
     with pytest.raises(ValueError, match="expects"):
         sr.SRResNet(scale=2, width=4, num_blocks=1)(torch.rand(1, 1, 4, 4))
+
+
+def _literal_and_fused(model, x):
+    model.fuse_tail = False
+    ref = model(x)
+    model.fuse_tail = True
+    return ref, model(x)
+
+
+@pytest.mark.parametrize("scale, out_channels", [(2, 3), (3, 3), (4, 3), (8, 1), (4, 2)])
+def test_fused_tail_equals_literal_layers(scale, out_channels):
+    """The sub-pixel-domain tail computes the paper's layer order, forward and backward."""
+    torch.manual_seed(0)
+    m = sr.SRResNet(scale, out_channels=out_channels, width=8, num_blocks=1)
+    for mod in m.modules():  # per-channel slopes of both signs, so a wrong slope mapping shows
+        if isinstance(mod, torch.nn.PReLU):
+            mod.weight.data.uniform_(-0.5, 0.5)
+    x = torch.rand(2, 3, 11, 14)  # odd sizes: the borders' zero padding must match too
+    ref, fused = _literal_and_fused(m, x)
+    assert fused.shape == ref.shape == (2, out_channels, 11 * scale, 14 * scale)
+    torch.testing.assert_close(fused, ref, atol=1e-5, rtol=1e-5)
+    m, x = m.double(), x.double()  # gradients: sums of thousands of terms; float64 shows the algebra alone
+    grads = []
+    for flag in (False, True):
+        m.zero_grad()
+        m.fuse_tail = flag
+        (m(x) * torch.linspace(-1, 1, ref.numel()).view_as(ref)).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in m.parameters()]))
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-10, rtol=1e-9)
+
+
+def test_subpixel_conv_weight_any_kernel_and_factor():
+    """conv(shuffle(x)) == shuffle(conv'(x)) for kernels 1..9 and factors 2..4 (closed-form rewrite)."""
+    g = torch.Generator().manual_seed(1)
+    for k in (1, 3, 5, 9):
+        for r in (2, 3, 4):
+            x = torch.randn(1, 2 * r * r, 5, 6, generator=g)
+            w = torch.randn(3, 2, k, k, generator=g)
+            ref = torch.nn.functional.conv2d(torch.nn.functional.pixel_shuffle(x, r), w, padding=k // 2)
+            w2, p = sr.subpixel_conv_weight(w, r)
+            assert w2.shape == (3 * r * r, 2 * r * r, 2 * p + 1, 2 * p + 1)
+            out = torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(x, w2, padding=p), r)
+            torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="odd square kernel"):
+        sr.subpixel_conv_weight(torch.zeros(1, 1, 4, 4), 2)
+
+
+def test_fused_tail_state_dict_unchanged():
+    m = sr.SRResNet(4, width=8, num_blocks=1)
+    keys = set(m.state_dict())
+    assert "tail.weight" in keys and not any("fuse" in k for k in keys)
+    m2 = sr.SRResNet(4, width=8, num_blocks=1)
+    m2.fuse_tail = False
+    m2.load_state_dict(m.state_dict())
+    x = torch.rand(1, 3, 8, 8)
+    torch.testing.assert_close(m2.eval()(x), m.eval()(x), atol=1e-5, rtol=1e-5)

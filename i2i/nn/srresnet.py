@@ -23,10 +23,22 @@ gradient does not vanish at saturated pixels), so callers clamp to [0, 1] at inf
 
 Parameter count (64 channels, 16 blocks, ×4, batch norm): 1,548,547 (see
 tests/test_nn_srresnet.py for the sum layer by layer).
+
+Speed: the tail (a 9×9 convolution to 3 channels at full output resolution) is the
+single most expensive layer in practice although it has 11 % of the FLOPs — oneDNN's
+convolution kernels compute output channels in blocks of 16, so with 3 outputs most of
+each block is wasted (measured: 0.91 s of a 3.05 s fp32 forward at 256² LR, ×4). The
+forward therefore computes ``tail(PReLU(PixelShuffle_r(conv(h))))`` in the
+*sub-pixel domain*: the same convolution rewritten as a (2P+1)² convolution from the
+C·r² channels before the last shuffle to out·r² channels, followed by one cheap shuffle
+(:func:`subpixel_conv_weight`). Same function, same parameters and state dict; it skips
+the large shuffle and gives oneDNN 4× wider outputs (0.34 s for that layer). Set
+``model.fuse_tail = False`` for the literal layer order (tests compare the two).
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
@@ -57,6 +69,37 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
+
+
+def subpixel_conv_weight(weight: Tensor, r: int) -> tuple[Tensor, int]:
+    """Rewrite a stride-1 ``k×k`` convolution on a PixelShuffle(r) output as one on its input.
+
+    With ``y = pixel_shuffle(x, r)`` (x: C·r² channels at h×w, y: C channels at rh×rw) and
+    a convolution ``conv(y; W, padding=k//2)`` with W of shape (O, C, k, k), this returns
+    (W', P) such that ``pixel_shuffle(conv(x; W', padding=P), r)`` is the same tensor. W'
+    has shape (O·r², C·r², 2P+1, 2P+1) with P = ⌊(r − 1 + k//2) / r⌋. Output channel
+    ``o·r² + a_y·r + a_x`` computes output pixel phase (a_y, a_x) of channel o; it reads
+    input channel ``c·r² + b_y·r + b_x`` at offset q through tap
+    ``W[o, c, r·q_y + b_y − a_y + k//2, r·q_x + b_x − a_x + k//2]`` (zero where that falls
+    outside the k×k kernel). Zero padding matches, since padding y by k//2 zeros is
+    padding x by P zero pixels as far as any valid tap can reach. Differentiable in W.
+    """
+    o, c, k, k2 = weight.shape
+    if k != k2 or k % 2 == 0:
+        raise ValueError(f"subpixel_conv_weight: need an odd square kernel, got {k}×{k2}")
+    h = k // 2
+    p = (r - 1 + h) // r
+    q = torch.arange(-p, p + 1, device=weight.device)
+    a = torch.arange(r, device=weight.device)
+    tap = r * q.view(1, 1, -1) + a.view(1, r, 1) - a.view(r, 1, 1) + h  # [a, b, q]
+    tap = torch.where((tap >= 0) & (tap < k), tap, torch.full_like(tap, k))  # k: the zero tap added below
+    kk = 2 * p + 1
+    iy = tap.view(r, 1, r, 1, kk, 1)  # [a_y, ·, b_y, ·, q_y, ·]
+    ix = tap.view(1, r, 1, r, 1, kk)  # [·, a_x, ·, b_x, ·, q_x]
+    padded = F.pad(weight, (0, 1, 0, 1))  # (O, C, k+1, k+1): row and column k are zero
+    w = padded[:, :, iy, ix]  # (O, C, a_y, a_x, b_y, b_x, q_y, q_x)
+    w = w.permute(0, 2, 3, 1, 4, 5, 6, 7).reshape(o * r * r, c * r * r, kk, kk)
+    return w, p
 
 
 def _upsampler(width: int, scale: int) -> nn.Sequential:
@@ -105,6 +148,10 @@ class SRResNet(nn.Module):
         )
         self.upsample = _upsampler(width, scale)
         self.tail = nn.Conv2d(width, out_channels, 9, 1, 4)
+        # tail in the sub-pixel domain (module docstring). It computes more multiply-adds than
+        # the 9×9 layer (zero taps: 1.23× for ×2 stages, 2.8× for ×3) but runs faster on both:
+        # measured fp32, 64 ch, 256² LR: ×2 stage 0.87 → 0.26 s, ×3 0.48 → 0.28 s
+        self.fuse_tail = True
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -112,7 +159,18 @@ class SRResNet(nn.Module):
         feat = self.head(x)
         # the long skip lets the body learn only the high-frequency residual
         feat = feat + self.body(feat)
-        return self.tail(self.upsample(feat))
+        if not (self.fuse_tail and isinstance(self.upsample[-2], nn.PixelShuffle)):
+            return self.tail(self.upsample(feat))
+        *stages, conv, shuffle, act = self.upsample
+        for layer in stages:
+            feat = layer(feat)
+        y = conv(feat)
+        r = shuffle.upscale_factor
+        # PReLU's slope of channel c applies to channels c·r² … c·r² + r² − 1 before the shuffle
+        y = F.prelu(y, act.weight.repeat_interleave(r * r) if act.weight.numel() > 1 else act.weight)
+        w, p = subpixel_conv_weight(self.tail.weight, r)
+        bias = self.tail.bias.repeat_interleave(r * r) if self.tail.bias is not None else None
+        return F.pixel_shuffle(F.conv2d(y, w, bias, padding=p), r)
 
     @torch.no_grad()
     def predict(self, x: Tensor) -> Tensor:
