@@ -47,6 +47,7 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: Literal["no", "fp16", "bf16"] | None = None  # None: launcher / env decides
     channels_last: bool = False
+    compile: bool = False  # torch.compile each network in place (first steps slower: see README performance)
     log_every: int = 20
     ckpt_every: int = 500
     keep_last: int = 3
@@ -145,6 +146,8 @@ def _from_dict(cls: type, data: Any, key: str) -> Any:
         if dataclasses.is_dataclass(ann):
             kwargs[k] = _from_dict(ann, v, sub)
         else:
+            if cls is TrainConfig and k == "mixed_precision" and v is False:
+                v = "no"  # YAML 1.1 reads a bare `no` as false
             check_value(v, ann, sub)
             kwargs[k] = v
     for f in dataclasses.fields(cls):

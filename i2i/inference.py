@@ -46,6 +46,14 @@ class LoadedModel:
             self.discriminator.to(device)
         return self
 
+    def fast(self, fold_bn: bool = True) -> LoadedModel:
+        """Switch the generator to :func:`i2i.perf.fast_inference` (``--fast`` of the tools)."""
+        from .perf import fast_inference
+
+        device = next(self.generator.parameters()).device
+        self.generator = fast_inference(self.generator, device, fold_bn=fold_bn)
+        return self
+
     def build_recipe(self) -> Any:
         """The recipe object (losses built with their YAML weights) for task-specific helpers."""
         from .registry import LOSSES, RECIPES

@@ -216,3 +216,24 @@ def test_interpolator_init_starts_at_bicubic_quality() -> None:
     assert abs(ours - bic) < 0.5, (ours, bic)
     random = psnr(SRResNet(scale=SCALE, width=8, num_blocks=1).eval()(lr).clamp(0, 1), hr, 8, True).item()
     assert random < bic - 5  # an untrained net is far from it: the init is what does it
+
+
+def test_fast_flag_in_infer_and_eval(export: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--fast (folded BN, NHWC, bf16 where native) writes the same picture to within a few levels
+    and evaluates to within 0.05 dB PSNR of the plain run."""
+    src = tmp_path / "a.png"
+    Image.fromarray(_photo(24, 20)).save(src)
+    outs = {}
+    for flag in ([], ["--fast"]):
+        dst = tmp_path / f"out{len(flag)}.png"
+        assert run(_tool("infer").main, ["--task", "sr", "--checkpoint", str(export), str(src), "-o", str(dst)]
+                   + flag) == 0
+        outs[len(flag)] = np.asarray(Image.open(dst)).astype(int)
+    assert outs[0].shape == outs[1].shape == (80, 96, 3)
+    assert np.abs(outs[0] - outs[1]).max() <= 4 and np.abs(outs[0] - outs[1]).mean() < 0.5
+    hr_dir = tmp_path / "set"
+    hr_dir.mkdir()
+    Image.fromarray(_photo(48, 40)).save(hr_dir / "a.png")
+    args = ["--task", "sr", "--checkpoint", str(export), "--data", str(hr_dir), "--json"]
+    plain, fast = _eval_json(args, capsys), _eval_json(args + ["--fast"], capsys)
+    assert abs(plain["psnr_y"] - fast["psnr_y"]) <= 0.05

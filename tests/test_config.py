@@ -99,3 +99,13 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
     again = config_from_dict(yaml.safe_load((tmp_path / "c.yaml").read_text()))
     assert again.to_dict() == cfg.to_dict()
     assert again.data.kwargs == {"limit": 100}
+
+
+def test_mixed_precision_no_survives_yaml_booleans():
+    """`train.mixed_precision=no` is YAML 1.1's false; it means "no", not a type error."""
+    from pathlib import Path
+
+    from i2i.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "tasks" / "srresnet.yaml", ["train.mixed_precision=no"])
+    assert cfg.train.mixed_precision == "no"

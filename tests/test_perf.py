@@ -168,7 +168,11 @@ def _bench():
 def test_bench_options_parse():
     bench = _bench()
     fast = bench.parse_options("fast")
-    assert fast.channels_last and fast.fold and fast.precision == "auto"
+    assert fast.channels_last and fast.fold and fast.precision == "auto" and not fast.unfused
+    plain, default = bench.parse_options("plain"), bench.parse_options("default")
+    assert plain.unfused and plain.precision == "fp32" and not plain.channels_last
+    assert not default.unfused and default.precision == "fp32"
+    assert bench.parse_options("auto+cl+vgg32").vgg32
     o = bench.parse_options("bf16+cl+compile")
     assert (o.precision, o.channels_last, o.fold, o.compile) == ("bf16", True, False, True)
     with pytest.raises(SystemExit, match="unknown option"):
@@ -249,3 +253,129 @@ def test_tune_allocator_stops_page_faults_on_reused_activations():
     # reused; an occasional block is faulted again (the kernel may reclaim idle pages: this
     # machine runs DAMON's kdamond) — measured 0 or 1 blocks over 10
     assert tuned < 3 * pages
+
+
+# ----------------------------------------------------------------------------- fused optimizer default
+def test_build_optimizer_fuses_adam_by_default_and_matches_the_loop():
+    from i2i.engine.optim import build_optimizer
+
+    torch.manual_seed(0)
+    # no BN: a conv bias before BN has a zero gradient, and Adam's −lr·m/(√v + ε) turns the
+    # round-off in a zero gradient into an lr-sized step (the update rule, not the kernel)
+    nets = [torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Tanh(), torch.nn.Conv2d(8, 2, 1))
+            for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    fused = build_optimizer({"type": "adam", "lr": 1e-2, "betas": [0.5, 0.999]}, "optim.generator",
+                            list(nets[0].parameters()))
+    loop = build_optimizer({"type": "adam", "lr": 1e-2, "betas": [0.5, 0.999], "fused": False}, "optim.generator",
+                           list(nets[1].parameters()))
+    assert fused.defaults["fused"] is True and not loop.defaults["fused"]
+    x = torch.randn(4, 3, 9, 9)
+    for _ in range(5):
+        for net, opt in zip(nets, (fused, loop)):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)  # same update rule, rounding order only
+    sgd = build_optimizer({"type": "sgd", "lr": 0.1}, "optim.d", list(nets[0].parameters()))
+    assert not sgd.defaults.get("fused")
+    foreach = build_optimizer({"type": "adamw", "lr": 0.1, "foreach": True}, "optim.d", list(nets[0].parameters()))
+    assert not foreach.defaults.get("fused")
+
+
+# ----------------------------------------------------------------------------- --fast inference
+def _shipped_or_small():
+    from i2i.inference import SHIPPED, load_model
+
+    if (SHIPPED["sr"] / "config.json").is_file():
+        return load_model(None, task="sr").generator.eval()
+    from i2i.nn.srresnet import SRResNet
+
+    return SRResNet(4, width=16, num_blocks=2).eval()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_fast_inference_psnr_within_0_05_db_of_fp32(precision):
+    """The --fast configuration on the shipped ×4 model and a real photo it never saw.
+
+    Tolerances: PSNR against the HR photo within 0.05 dB of the plain fp32 output's (the
+    issue's bound); the outputs themselves ≥ 45 dB apart (measured ~56 dB in bf16) and,
+    with fp32 (only BN folding and NHWC change the arithmetic), ≥ 80 dB.
+    """
+    from skimage import data
+
+    from i2i.data.resize import imresize
+    from i2i.perf import fast_inference
+
+    hr = torch.from_numpy(data.coffee()[100:292, 200:392].copy()).permute(2, 0, 1).float().div(255)[None]
+    lr = imresize(hr, scale=0.25).clamp(0, 1)
+    net = _shipped_or_small()
+    with torch.inference_mode():
+        ref = net(lr).clamp(0, 1)
+        fast = fast_inference(net, "cpu", precision=precision)
+        out = fast(lr).clamp(0, 1)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+
+    def psnr(a, b):
+        return (10 * torch.log10(1 / (a - b).square().mean())).item()
+
+    assert abs(psnr(out, hr) - psnr(ref, hr)) <= 0.05
+    assert psnr(out, ref) >= (45 if precision == "bf16" else 80)
+
+
+def test_fast_inference_wrapper_reads_through_attributes():
+    from i2i.nn.srresnet import SRResNet
+    from i2i.perf import FastInference, fast_inference
+
+    net = SRResNet(2, width=8, num_blocks=1)
+    fast = fast_inference(net, "cpu", precision="fp32")
+    assert isinstance(fast, FastInference) and fast.scale == 2 and not fast.training
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())  # folded
+    with pytest.raises(AttributeError):
+        _ = fast.no_such_attribute
+
+
+# ----------------------------------------------------------------------------- short training runs
+def _short_sr_run(tmp_path, name: str, extra: list[str]) -> list[float]:
+    import json
+
+    from accelerate.state import AcceleratorState
+
+    from i2i import config
+    from i2i.engine import trainer
+
+    # Accelerate keeps one process-wide state, fixed by the first Accelerator's mixed_precision;
+    # these runs differ in it, so each starts from a fresh state (as a new process would)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    root = Path(__file__).resolve().parents[1]
+    cfg = config.load_config(root / "tasks" / "srresnet.yaml", [
+        "models.generator.width=8", "models.generator.num_blocks=1", "data.patch_size=24", "data.batch_size=4",
+        "data.num_workers=0", "data.repeat=4", "train.max_steps=60", "train.log_every=1", "train.ckpt_every=60",
+        "eval.every=0", "eval.at_end=false", "logging.tracker=none", "logging.sample_every=0",
+        "logging.progress=false", "optim.generator.lr=1.0e-3", *extra])
+    run = trainer.Trainer(cfg, output_dir=tmp_path / name).fit()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return [r["g/pixel"] for r in rows if "g/pixel" in r]
+
+
+@pytest.mark.parametrize("option", [
+    ["train.mixed_precision=bf16"],
+    ["train.channels_last=true"],
+    pytest.param(["train.compile=true"], marks=[pytest.mark.slow, pytest.mark.skipif(
+        not __import__("i2i.perf", fromlist=["can_compile"]).can_compile("cpu"), reason="no C++ compiler")]),
+])
+def test_short_training_run_with_speed_option_reaches_fp32_loss_range(tmp_path, option):
+    """60 SRResNet steps from the same seed and batches: the last 20 steps' mean pixel loss
+    with the option is within 10 % of fp32's (measured: bf16 −0.2 %, channels_last and
+    compile −8e-6), and both runs learned (≥ 2× below the first 5 steps')."""
+    base = _short_sr_run(tmp_path, "fp32", ["train.mixed_precision=no"])
+    other = _short_sr_run(tmp_path, "opt", option)
+    assert len(base) == len(other) == 60
+
+    def mean(v):
+        return sum(v) / len(v)
+
+    for losses in (base, other):
+        assert mean(losses[-20:]) < 0.5 * mean(losses[:5])
+    assert mean(other[-20:]) == pytest.approx(mean(base[-20:]), rel=0.10)

@@ -26,11 +26,22 @@ A training step is what the engine does (i2i/engine/trainer.py): ``recipe.forwar
 D step on detached fakes, the G step with D's parameters frozen, with Adam from the YAML.
 
 Configurations (``--configs``, or ``--compare A B`` which also prints B's speed-up over A):
-``plain`` (fp32, contiguous, eager) and ``fast`` (autocast dtype chosen by
-:func:`i2i.perf.autocast_dtype` + channels_last, + BN folding for inference), or ``+``-joined
-flags: ``fp32``/``bf16``/``fp16``/``auto``, ``cl`` (channels_last), ``fold`` (BN folding,
-inference only), ``compile`` (torch.compile). All configurations of a target are built in one
-process and run interleaved, round by round, alternating their order.
+
+* ``plain`` — the references' way: fp32, contiguous, eager, PyTorch's default Adam (a
+  per-parameter loop on CPU).
+* ``default`` — i2i's defaults in fp32: as plain but with the fused Adam kernel
+  (:func:`i2i.engine.optim.build_optimizer`).
+* ``fast`` — the fastest documented configuration: fused Adam, autocast (dtype chosen by
+  :func:`i2i.perf.autocast_dtype`: bf16 on CPUs with native bf16) and channels_last for
+  training (``train.mixed_precision=bf16 train.channels_last=true``), and for inference
+  also BN folding (``tools/infer.py --fast``). For SRGAN it runs the VGG content loss under
+  autocast too (``losses.content.low_precision=true``; ``vgg32`` keeps it fp32).
+
+Or ``+``-joined flags: ``fp32``/``bf16``/``fp16``/``auto``, ``cl`` (channels_last), ``fold`` (BN
+folding, inference only), ``compile`` (torch.compile), ``unfused`` (PyTorch's default Adam),
+``vgg32`` (SRGAN's VGG in fp32 under autocast). All configurations of a target are built in
+one process and run interleaved, round by round, alternating their order. The allocator
+setting (``--malloc``) is per process: compare it in two runs.
 
 Examples::
 
@@ -104,6 +115,8 @@ class Options:
     channels_last: bool = False
     fold: bool = False
     compile: bool = False
+    unfused: bool = False  # PyTorch's default per-parameter Adam instead of i2i's fused default
+    vgg32: bool = False  # SRGAN: VGG content loss in fp32 under autocast (the library default)
 
     def dtype(self, device: torch.device) -> torch.dtype | None:
         return perf.autocast_dtype(device, self.precision)  # type: ignore[arg-type]
@@ -115,6 +128,8 @@ class Options:
 def parse_options(text: str) -> Options:
     """``plain`` | ``fast`` | flags joined by ``+`` (see the module docstring)."""
     if text == "plain":
+        return Options(text, unfused=True)
+    if text == "default":
         return Options(text)
     if text == "fast":
         return Options(text, precision="auto", channels_last=True, fold=True)
@@ -128,9 +143,14 @@ def parse_options(text: str) -> Options:
             kw["fold"] = True
         elif flag == "compile":
             kw["compile"] = True
+        elif flag == "unfused":
+            kw["unfused"] = True
+        elif flag == "vgg32":
+            kw["vgg32"] = True
         else:
             raise SystemExit(f"bench: unknown option flag {flag!r} in {text!r}; "
-                             "use plain, fast, or fp32/bf16/fp16/auto, cl, fold, compile joined by '+'")
+                             "use plain, default, fast, or fp32/bf16/fp16/auto, cl, fold, compile, unfused, vgg32 "
+                             "joined by '+'")
     return Options(text, **kw)
 
 
@@ -275,40 +295,55 @@ def build_train(cfg: Any, batch: dict[str, Any], with_dataset: bool) -> TrainWor
     return TrainWorkload(recipe, models, dict(cfg.optim), batch, ds, n, {"parameters": params})
 
 
+def prepare_batch(batch: dict[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
+    """What the engine does to a loader batch: to the device (non-blocking), NHWC images if asked."""
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            v = v.to(device, non_blocking=True)
+            if channels_last and v.is_floating_point():
+                v = perf.to_channels_last(v)
+        out[k] = v
+    return out
+
+
 def make_train_step(w: TrainWorkload, opts: Options, device: torch.device) -> Callable[[], torch.Tensor]:
     """A closure running one engine-style GAN step on a private copy of the models.
 
     It returns G's loss (detached); ``step.models`` holds the models it trains.
     """
-    from i2i.registry import OPTIMIZERS
+    from i2i.engine.optim import FUSED_BY_DEFAULT, build_optimizer
 
     models = {s: copy.deepcopy(m).to(device).train() for s, m in w.models.items()}
-    batch = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in w.batch.items()}
+    batch = prepare_batch(w.batch, device, opts.channels_last)
     if opts.channels_last:
         for m in models.values():
             perf.to_channels_last(m)
-        batch = {k: (perf.to_channels_last(v) if isinstance(v, torch.Tensor) and v.is_floating_point() else v)
-                 for k, v in batch.items()}
     recipe = copy.deepcopy(w.recipe).to(device)
-    optims = {s: OPTIMIZERS.build(w.optim[s], f"optim.{s}", params=[p for p in m.parameters() if p.requires_grad])
+    if opts.vgg32 and "content" in getattr(recipe, "losses", {}):
+        recipe.losses["content"].low_precision = False
+    specs = {s: (dict(w.optim[s], fused=False) if opts.unfused and w.optim[s]["type"] in FUSED_BY_DEFAULT
+                 else w.optim[s]) for s in models}
+    optims = {s: build_optimizer(specs[s], f"optim.{s}", [p for p in m.parameters() if p.requires_grad])
               for s, m in models.items()}
     G_bare, D_bare = models["generator"], models.get("discriminator")
     G = perf.maybe_compile(G_bare, opts.compile, device.type)
     D = perf.maybe_compile(D_bare, opts.compile, device.type) if D_bare is not None else None
     ac = lambda: opts.autocast(device)  # noqa: E731  (a fresh context per use)
 
-    def step() -> torch.Tensor:
+    def step(fed: dict[str, Any] | None = None) -> torch.Tensor:
+        b = batch if fed is None else prepare_batch(fed, device, opts.channels_last)
         with ac():
-            out = recipe(G, batch)
+            out = recipe(G, b)
         if D is not None:
             with ac():
-                loss_d, _ = recipe.d_loss(D, batch, out)
+                loss_d, _ = recipe.d_loss(D, b, out)
             optims["discriminator"].zero_grad(set_to_none=True)
             loss_d.backward()
             optims["discriminator"].step()
         with perf.frozen(D_bare):  # the engine calls the bare D with its parameters frozen
             with ac():
-                loss_g, _ = recipe.g_loss(D, batch, out)
+                loss_g, _ = recipe.g_loss(D, b, out)
             optims["generator"].zero_grad(set_to_none=True)
             loss_g.backward()
             optims["generator"].step()
@@ -423,6 +458,53 @@ def train_target(name: str, shape: dict[str, Any], device: torch.device) -> Trai
     raise KeyError(name)
 
 
+def folder_feeds(name: str, shape: dict[str, Any], opts: Options, w: TrainWorkload, device: torch.device,
+                 args: argparse.Namespace) -> dict[str, Callable[[], Any]]:
+    """SR targets: the step of configuration ``opts`` fed by the recipe's real data pipeline.
+
+    scikit-image's photos are written as PNG files to a temporary folder; ``sr_folder``
+    reads them with the YAML's loader settings (workers, prefetch, pinned memory on CUDA;
+    random crops, flips, MATLAB-bicubic LR made per sample) — once with the decoded-image
+    cache (``cache: memory``, the YAML default) and once decoding every PNG per sample
+    (``cache: none``). Each call = fetch the next batch + the training step, so a loader
+    that cannot keep up shows as a longer call than the synthetic-tensor step.
+    """
+    if name not in ("srresnet", "srgan"):
+        return {}
+    import tempfile
+
+    from torch.utils.data import DataLoader
+
+    from i2i.data.io import save_image
+    from i2i.registry import DATASETS
+
+    cfg = load_cfg(f"{name}.yaml", [])
+    folder = Path(tempfile.mkdtemp(prefix="i2i_bench_photos_"))
+    from skimage import data as skdata
+
+    for n in ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field"):
+        save_image(folder / f"{n}.png", getattr(skdata, n)())
+    fns: dict[str, Callable[[], Any]] = {}
+    for cache in ("memory", "none"):
+        kw = dict(cfg.data.kwargs, patch_size=shape["hr"], cache=cache)
+        ds = DATASETS.get(cfg.data.type)(root=str(folder), split="train", **kw)
+        workers = cfg.data.num_workers
+        loader = DataLoader(ds, batch_size=shape["batch"], shuffle=True, num_workers=workers, drop_last=True,
+                            pin_memory=cfg.data.pin_memory and device.type == "cuda", persistent_workers=workers > 0,
+                            prefetch_factor=cfg.data.prefetch_factor if workers > 0 else None,
+                            generator=torch.Generator().manual_seed(0))
+        step = make_train_step(w, opts, device)
+        it = iter(loader)
+
+        def fed(step: Callable[..., Any] = step, it: Any = it) -> Any:
+            return step(next(it))
+
+        fed.info = {"folder_images": 6, "cache": cache, "num_workers": workers,  # type: ignore[attr-defined]
+                    "prefetch_factor": cfg.data.prefetch_factor}
+        fns[f"{opts.name}+folder_{cache}"] = fed
+    return fns
+
+
 def data_time(w: TrainWorkload, n_batches: int) -> dict[str, Any] | None:
     """Median seconds to fetch one batch from the recipe's embedded dataset (DataLoader, 0 workers)."""
     if w.dataset is None:
@@ -453,12 +535,20 @@ def run_train(name: str, shape: dict[str, Any], configs: list[Options], args: ar
         flops = perf.count_flops(make_train_step(w, configs[0], device))
     mem = {o.name: peak_memory(steps[o.name], device) for o in configs}  # also a first warm-up call
     fns: dict[str, Callable[[], Any]] = dict(steps)
+    feeds = folder_feeds(name, shape, configs[-1], w, device, args) if args.data else {}
+    fns.update(feeds)
     fns.update(args.gemm_fns)
     times = interleaved(fns, args.warmup, args.iters, device, log)
     peaks = {k: args.gemm_flops / statistics.median(times[f"gemm_{k}"]) for k in ("fp32", "bf16")}
     res: dict[str, Any] = {"shape": shape, "info": w.info, "gemm_peak_flops_per_s": peaks, "configs": {}}
     for o in configs:
         res["configs"][o.name] = summarise(times[o.name], w.batch_size, flops, peaks) | mem[o.name]
+    if feeds:
+        synth = statistics.median(times[configs[-1].name])
+        res["folder_data"] = {k: {"median_s": statistics.median(times[k]), "times_s": times[k],
+                                  "ratio_to_synthetic": statistics.median(times[k]) / synth,
+                                  **feeds[k].info}  # type: ignore[attr-defined]
+                              for k in feeds}
     if args.data:
         dt = data_time(w, max(3, args.iters))
         if dt is not None:

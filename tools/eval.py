@@ -35,6 +35,8 @@ def main(argv: list[str]) -> int:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--task")
     pre.add_argument("--checkpoint")
+    pre.add_argument("--fast", action="store_true",
+                     help="fastest measured configuration: BN folded, channels_last, autocast (bf16 where native)")
     known, _ = pre.parse_known_args(argv)
     task = TASK_ALIASES.get(known.task, known.task) if known.task else None
     model = None
@@ -52,6 +54,8 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if model is None:
         model = load_model(args.checkpoint, task=args.task, with_discriminator=True)
+    if args.fast:  # BN with batch statistics (pix2pix --batch-stats) must stay a BN
+        model.fast(fold_bn=not getattr(args, "batch_stats", False))
     metrics = app.evaluate(model, args)
     metrics = {"task": task, "checkpoint": str(model.path), **metrics}
     if int(os.environ.get("RANK", "0")) != 0:  # multi-process: the main process reports

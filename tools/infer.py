@@ -26,6 +26,8 @@ def main(argv: list[str]) -> int:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--task")
     pre.add_argument("--checkpoint")
+    pre.add_argument("--fast", action="store_true",
+                     help="fastest measured configuration: BN folded, channels_last, autocast (bf16 where native)")
     pre.add_argument("--device", default="cpu")
     known, _ = pre.parse_known_args(argv)
     model = None
@@ -45,6 +47,8 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if model is None:
         model = load_model(args.checkpoint, task=args.task, device=args.device, with_discriminator=True)
+    if args.fast:  # BN with batch statistics (pix2pix --batch-stats) must stay a BN
+        model.fast(fold_bn=not getattr(args, "batch_stats", False))
     return app.infer(model, args)
 
 

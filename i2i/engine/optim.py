@@ -8,6 +8,7 @@ checkpoint loads with ``weights_only=True``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch.optim import Optimizer
@@ -19,6 +20,31 @@ OPTIMIZERS.register("adam")(torch.optim.Adam)
 OPTIMIZERS.register("adamw")(torch.optim.AdamW)
 OPTIMIZERS.register("sgd")(torch.optim.SGD)
 OPTIMIZERS.register("rmsprop")(torch.optim.RMSprop)
+
+FUSED_BY_DEFAULT = ("adam", "adamw")
+_FUSED_DEVICES = ("cpu", "cuda")  # where PyTorch >= 2.4 has fused Adam/AdamW kernels
+
+
+def build_optimizer(spec: dict[str, Any], key: str, params: list[torch.nn.Parameter]) -> Optimizer:
+    """``OPTIMIZERS.build`` with ``fused=True`` for Adam/AdamW unless the YAML says otherwise.
+
+    PyTorch's default Adam on CPU loops over parameters with one kernel per operation
+    (``foreach`` is CUDA-only by default); the fused kernel does the whole update in one
+    pass over memory. Measured on this 2-core CPU for pix2pix's unet_256 (54.4 M
+    parameters): 59 ms per step → 17.7 ms (a quarter of a pix2pix training step at batch 1).
+    Same update rule (Kingma & Ba); only the rounding order differs. ``fused: false`` or
+    ``foreach: true`` in ``optim.<slot>`` keeps PyTorch's choice.
+    """
+    spec = dict(spec)
+    if (spec.get("type") in FUSED_BY_DEFAULT and "fused" not in spec and not spec.get("foreach")
+            and not spec.get("differentiable") and _fused_supported(params)):
+        spec["fused"] = True
+    return OPTIMIZERS.build(spec, key, params=params)
+
+
+def _fused_supported(params: list[torch.nn.Parameter]) -> bool:
+    major, minor = (int(v) for v in torch.__version__.split(".")[:2])
+    return (major, minor) >= (2, 4) and all(p.device.type in _FUSED_DEVICES and p.is_floating_point() for p in params)
 
 
 @SCHEDULERS.register("constant")

@@ -33,8 +33,10 @@ from torch.utils.data import DataLoader, Sampler
 
 from ..config import Config
 from ..errors import CheckpointError, ConfigError, I2IError
-from ..registry import DATASETS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULERS
+from ..registry import DATASETS, LOSSES, RECIPES, SCHEDULERS
+from .. import perf
 from . import checkpoint as ckpt
+from .optim import build_optimizer
 from .tracking import MetricsLog, log_images, plot_curves, to_float, wandb_mode
 
 
@@ -179,7 +181,7 @@ class Trainer:
             for m in self.models.values():
                 m.to(memory_format=torch.channels_last)
 
-        self.opts = {s: OPTIMIZERS.build(cfg.optim[s], f"optim.{s}", params=[p for p in m.parameters() if p.requires_grad])
+        self.opts = {s: build_optimizer(cfg.optim[s], f"optim.{s}", [p for p in m.parameters() if p.requires_grad])
                      for s, m in self.models.items()}
         self.scheds = {}
         for s, opt in self.opts.items():
@@ -202,6 +204,9 @@ class Trainer:
 
             self.ema = ModelEmaV3(self.bare["generator"], decay=t.ema_decay)
             self.ema.module.eval()
+        if t.compile:  # in place: state-dict keys, checkpoints and the EMA copy above are unaffected
+            for m in self.bare.values():
+                perf.compile_in_place(m, acc.device.type)
 
         # ---- state, possibly from a checkpoint --------------------------------------
         self.step = 0
