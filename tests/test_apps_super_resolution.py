@@ -229,7 +229,7 @@ def test_fast_flag_in_infer_and_eval(export: Path, tmp_path: Path, capsys: pytes
         assert run(_tool("infer").main, ["--task", "sr", "--checkpoint", str(export), str(src), "-o", str(dst)]
                    + flag) == 0
         outs[len(flag)] = np.asarray(Image.open(dst)).astype(int)
-    assert outs[0].shape == outs[1].shape == (80, 96, 3)
+    assert outs[0].shape == outs[1].shape == (96, 80, 3)
     assert np.abs(outs[0] - outs[1]).max() <= 4 and np.abs(outs[0] - outs[1]).mean() < 0.5
     hr_dir = tmp_path / "set"
     hr_dir.mkdir()

@@ -94,3 +94,17 @@ def test_paired_folders_train_end_to_end(tmp_path: Path) -> None:
                              [f"data.root={tmp_path / 'data'}", "data.type=paired_folders", *SMALL_NETS])
     model = _train_and_load(cfg, tmp_path / "run")
     assert model.config["data"]["type"] == "paired_folders"
+
+
+def test_one_engine_step_runs_each_network_only_as_often_as_the_objective_needs(tmp_path: Path) -> None:
+    """No redundant forward passes: per training step G runs once (its output feeds the D step
+    detached and the G step attached) and D three times — real and detached fake for D's
+    loss, fake again for G's, since D has just been updated (pix2pix's own schedule)."""
+    cfg = config.load_config(TASK, TINY + ["train.max_steps=3", "eval.every=0", "eval.at_end=false",
+                                           "logging.sample_every=0", "train.ckpt_every=0"])
+    run = trainer.Trainer(cfg, output_dir=tmp_path / "run")
+    calls = {"generator": 0, "discriminator": 0}
+    for slot in calls:
+        run.bare[slot].register_forward_hook(lambda *_, slot=slot: calls.__setitem__(slot, calls[slot] + 1))
+    run.fit()
+    assert calls == {"generator": 3, "discriminator": 9}

@@ -79,6 +79,20 @@ def test_infer_from_a_checkpoint_folder(tiny_acgan_run: Path, tmp_path: Path) ->
     assert p.returncode == 0, p.stderr
 
 
+def test_infer_fast_flag_generates_the_same_digits(tiny_acgan_run: Path, tmp_path: Path) -> None:
+    """--fast on a digit GAN (BN folded in the DCGAN, autocast): same seed, nearly the same grid."""
+    import numpy as np
+
+    grids = []
+    for flag in ([], ["--fast"]):
+        out = tmp_path / f"g{len(flag)}.png"
+        p = run(tool("infer") + ["--checkpoint", str(tiny_acgan_run), "--label", "3", "-n", "4", "-o", str(out)] + flag)
+        assert p.returncode == 0, p.stderr
+        grids.append(np.asarray(Image.open(out)).astype(int))
+    assert grids[0].shape == grids[1].shape
+    assert np.abs(grids[0] - grids[1]).mean() < 2.0  # of 255 levels; bf16 rounding only
+
+
 def test_eval_prints_one_json_object_last(tiny_acgan_run: Path) -> None:
     p = run(tool("eval") + ["--task", "acgan", "--checkpoint", str(tiny_acgan_run), "--json", "--samples-per-class", "20"])
     assert p.returncode == 0, p.stderr

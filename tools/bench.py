@@ -729,6 +729,36 @@ def table(results: dict[str, Any], configs: list[Options]) -> str:
     return "\n".join(rows)
 
 
+def plot(results: dict[str, Any], configs: list[Options], path: str) -> None:
+    """Grouped bars: each target's throughput per configuration, relative to the first one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(t, r["configs"]) for t, r in results["targets"].items()
+            if all("median_s" in r.get("configs", {}).get(o.name, {}) for o in configs)]
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 2, 3.6))
+    width = 0.8 / len(configs)
+    for i, o in enumerate(configs):
+        ys = [c[configs[0].name]["median_s"] / c[o.name]["median_s"] for _, c in rows]
+        bars = ax.bar([k + (i - (len(configs) - 1) / 2) * width for k in range(len(rows))], ys, width, label=o.name)
+        ax.bar_label(bars, fmt="%.2f×", fontsize=7)
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xticks(range(len(rows)), [t for t, _ in rows], fontsize=8)
+    ax.set_ylabel(f"speed-up over {configs[0].name}")
+    meta = results["meta"]
+    ax.set_title(f"tools/bench.py, {meta['date']}, {meta['device']} ({meta['threads']} threads), torch {meta['torch']}",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--targets", nargs="+", default=None, help=f"subset of: {' '.join(DEFAULT_TARGETS)}")
@@ -745,12 +775,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="write every number here")
     ap.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
                     help="tuned (what the tools do: i2i.perf.tune_allocator) or glibc's default behaviour")
+    ap.add_argument("--plot", default=None, metavar="PNG", help="bar chart of each target's speed-up over the first config")
+    ap.add_argument("--from-json", default=None, metavar="JSON", help="no timing: re-print and --plot a saved run")
     ap.add_argument("--_tiled-child", dest="tiled_child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.threads:
         torch.set_num_threads(args.threads)
     args.malloc_tuned = perf.tune_allocator() if args.malloc == "tuned" else False
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        configs = [Options(**c) for c in saved["meta"]["configs"]]
+        print(table(saved, configs))
+        if args.plot:
+            plot(saved, configs, args.plot)
+        return 0
     names = args.compare if args.compare else args.configs
     configs = [parse_options(c) for c in names]
     if args.tiled_child:
@@ -823,6 +862,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     print(table(results, configs))
+    if args.plot:
+        plot(results, configs, args.plot)
     for t in ("sr_quality", "tiled", "tiled_rss"):
         if t in results["targets"]:
             r = {k: v for k, v in results["targets"][t].items() if k not in ("times_s",)}
