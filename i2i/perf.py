@@ -312,11 +312,13 @@ def tune_allocator(mmap_threshold: int = 1 << 30) -> bool:
 
     PyTorch's CPU allocator is plain ``malloc``. glibc serves blocks above its mmap threshold
     (128 KiB, adapting up to 32 MiB) with a fresh ``mmap`` and returns them with ``munmap``
-    when freed, so every new activation tensor of an eager forward pass — tens to hundreds
-    of MiB at super-resolution sizes — is page-faulted in again, 4 KiB at a time, by the
-    kernel. Measured on SRResNet ×4 at 256² (``tools/bench.py --targets sr_infer``): 11.8 s
-    of the process's CPU time went to the kernel and the fp32 forward took 3.30 s; with
-    this setting 0.65 s and 2.21 s (same outputs: only where memory comes from changes).
+    when freed, and trims freed memory at the top of its heap, so new activation tensors of
+    an eager forward pass — tens to hundreds of MiB at super-resolution sizes — are
+    page-faulted in again, 4 KiB at a time, by the kernel. Measured on SRResNet ×4 (64 ch,
+    16 blocks) at 256² LR, timing 7 forward passes: 11.8 s of the process's CPU time went
+    to the kernel and a fp32 forward took 3.30 s; with this setting 0.65 s and 2.21 s (same
+    outputs: only where memory comes from changes). ``tools/bench.py --malloc default``
+    measures the difference.
     The cost is that freed memory stays with the process (up to 2 GiB above the heap top
     is kept before trimming), as with PyTorch's CUDA caching allocator.
 
