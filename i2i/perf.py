@@ -252,7 +252,10 @@ class FastInference(nn.Module):
         try:
             return super().__getattr__(name)
         except AttributeError:
-            return getattr(self._modules["net"], name)
+            net = self.__dict__.get("_modules", {}).get("net")  # absent while copying/unpickling
+            if net is None:
+                raise
+            return getattr(net, name)
 
 
 def fast_inference(model: nn.Module, device: str | torch.device = "cpu", precision: Precision = "auto",

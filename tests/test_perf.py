@@ -380,3 +380,17 @@ def test_short_training_run_with_speed_option_reaches_fp32_loss_range(tmp_path, 
     for losses in (base, other):
         assert mean(losses[-20:]) < 0.5 * mean(losses[:5])
     assert mean(other[-20:]) == pytest.approx(mean(base[-20:]), rel=0.10)
+
+
+def test_fast_inference_wrapper_copies_and_pickles():
+    import copy
+    import pickle
+
+    from i2i.nn.srresnet import SRResNet
+    from i2i.perf import fast_inference
+
+    fast = fast_inference(SRResNet(2, width=8, num_blocks=1), "cpu", precision="fp32")
+    x = torch.rand(1, 3, 6, 6)
+    for clone in (copy.deepcopy(fast), pickle.loads(pickle.dumps(fast))):
+        assert clone.scale == 2
+        torch.testing.assert_close(clone(x), fast(x))
