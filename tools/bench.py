@@ -488,7 +488,11 @@ def folder_feeds(name: str, shape: dict[str, Any], opts: Options, w: TrainWorklo
     from i2i.registry import DATASETS
 
     cfg = load_cfg(f"{name}.yaml", [])
+    import atexit
+    import shutil
+
     folder = Path(tempfile.mkdtemp(prefix="i2i_bench_photos_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     from skimage import data as skdata
 
     for n in ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field"):
