@@ -34,3 +34,7 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
         msg = one_line(str(e).strip().splitlines()[0]) if str(e).strip() else ""
         print(f"error: {type(e).__name__}: {msg} (run with --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILURE
+    finally:
+        from .distributed import shutdown
+
+        shutdown()

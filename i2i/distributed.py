@@ -52,3 +52,18 @@ def relaunch_cpu_workers(script: str, argv: list[str]) -> int | None:
 
 def use_cpu() -> bool:
     return _flag("ACCELERATE_USE_CPU")
+
+
+def shutdown() -> None:
+    """Destroy the default process group if this process joined one (the tools call it on exit).
+
+    Without it a gloo worker can die at interpreter exit with "terminate called without an
+    active exception" (SIGABRT) from the process group's threads being torn down by static
+    destructors — measured: 6 of 12 two-process ``tools/eval.py --task seg`` runs, after
+    they had printed their results; 0 of 8 with this call. Local to this process: no
+    collective, cannot hang.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
