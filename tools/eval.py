@@ -29,33 +29,16 @@ def _print_table(metrics: dict) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from i2i.apps import get_app
-    from i2i.inference import TASK_ALIASES, load_model
+    from i2i.apps import prepare
 
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--task")
-    pre.add_argument("--checkpoint")
-    pre.add_argument("--fast", action="store_true",
-                     help="fastest measured configuration: BN folded, channels_last, autocast (bf16 where native)")
-    known, _ = pre.parse_known_args(argv)
-    task = TASK_ALIASES.get(known.task, known.task) if known.task else None
-    model = None
-    if task is None:
-        if known.checkpoint is None:
-            pre.error("give --task and/or --checkpoint")
-        model = load_model(known.checkpoint)
-        task = model.task
-    app = get_app(task)
-    p = argparse.ArgumentParser(description=f"i2i evaluation ({task})", parents=[pre])
-    p.add_argument("--data", help="data folder (default: the recipe's own validation/test split)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
-    p.add_argument("--debug", action="store_true")
-    app.add_eval_args(p)
-    args = p.parse_args(argv)
-    if model is None:
-        model = load_model(args.checkpoint, task=args.task, with_discriminator=True)
-    if args.fast:  # BN with batch statistics (pix2pix --batch-stats) must stay a BN
-        model.fast(fold_bn=not getattr(args, "batch_stats", False))
+    def tool_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", help="data folder (default: the recipe's own validation/test split)")
+        p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+
+    ready = prepare(argv, "eval", tool_args)
+    if ready is None:
+        return 0
+    app, model, args, task = ready
     metrics = app.evaluate(model, args)
     metrics = {"task": task, "checkpoint": str(model.path), **metrics}
     if int(os.environ.get("RANK", "0")) != 0:  # multi-process: the main process reports

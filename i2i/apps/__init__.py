@@ -5,8 +5,11 @@ Each module exposes ``add_infer_args(parser)``, ``infer(model, args) -> int``,
 """
 from __future__ import annotations
 
+import argparse
 import importlib
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any, Literal
 
 from ..errors import I2IError
 
@@ -22,3 +25,50 @@ def get_app(task: str) -> ModuleType:
         if e.name and e.name.startswith(__name__):
             raise I2IError(f"task {task!r} is not available in this version") from None
         raise
+
+
+def prepare(argv: list[str], kind: Literal["infer", "eval"],
+            add_args: Callable[[argparse.ArgumentParser], None] | None = None,
+            device_flag: bool = False) -> tuple[ModuleType, Any, argparse.Namespace, str] | None:
+    """What tools/infer.py and tools/eval.py share: find the task, load the model, parse the flags.
+
+    ``--task`` and/or ``--checkpoint`` decide the front-end, whose own flags are then added
+    (``add_infer_args`` / ``add_eval_args``) after the tool's (``add_args``). ``--fast``
+    swaps in :func:`i2i.perf.fast_inference` (BN left unfolded where pix2pix's
+    ``--batch-stats`` needs it). Returns ``(app, model, args, task)`` (task: the front-end's
+    name, aliases resolved), or None after printing the help of a tool called with ``--help`` alone.
+    """
+    from ..inference import TASK_ALIASES, load_model
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task")
+    pre.add_argument("--checkpoint")
+    pre.add_argument("--fast", action="store_true",
+                     help="fastest measured configuration: BN folded, channels_last, autocast (bf16 where native)")
+    if device_flag:
+        pre.add_argument("--device", default="cpu")
+    known, _ = pre.parse_known_args(argv)
+    device = getattr(known, "device", "cpu")
+    model = None
+    task = TASK_ALIASES.get(known.task, known.task) if known.task else None
+    if task is None:
+        if known.checkpoint is None:
+            if any(a in ("-h", "--help") for a in argv):
+                pre.print_help()
+                return None
+            pre.error("give --task and/or --checkpoint")
+        model = load_model(known.checkpoint, device=device, with_discriminator=True)
+        task = model.task
+    app = get_app(task)
+    p = argparse.ArgumentParser(description=f"i2i {'inference' if kind == 'infer' else 'evaluation'} ({task})",
+                                parents=[pre])
+    if add_args is not None:
+        add_args(p)
+    p.add_argument("--debug", action="store_true")
+    getattr(app, f"add_{kind}_args")(p)
+    args = p.parse_args(argv)
+    if model is None:
+        model = load_model(args.checkpoint, task=args.task, device=device, with_discriminator=True)
+    if args.fast:  # BN with batch statistics (pix2pix --batch-stats) must stay a BN
+        model.fast(fold_bn=not getattr(args, "batch_stats", False))
+    return app, model, args, task
