@@ -304,27 +304,16 @@ def build_train(cfg: Any, batch: dict[str, Any], with_dataset: bool) -> TrainWor
     return TrainWorkload(recipe, models, dict(cfg.optim), batch, ds, n, {"parameters": params})
 
 
-def prepare_batch(batch: dict[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
-    """What the engine does to a loader batch: to the device (non-blocking), NHWC images if asked."""
-    out = {}
-    for k, v in batch.items():
-        if isinstance(v, torch.Tensor):
-            v = v.to(device, non_blocking=True)
-            if channels_last and v.is_floating_point():
-                v = perf.to_channels_last(v)
-        out[k] = v
-    return out
-
-
 def make_train_step(w: TrainWorkload, opts: Options, device: torch.device) -> Callable[[], torch.Tensor]:
     """A closure running one engine-style GAN step on a private copy of the models.
 
     It returns G's loss (detached); ``step.models`` holds the models it trains.
     """
     from i2i.engine.optim import FUSED_BY_DEFAULT, build_optimizer
+    from i2i.engine.trainer import batch_to_device
 
     models = {s: copy.deepcopy(m).to(device).train() for s, m in w.models.items()}
-    batch = prepare_batch(w.batch, device, opts.channels_last)
+    batch = batch_to_device(w.batch, device, opts.channels_last)
     if opts.channels_last:
         for m in models.values():
             perf.to_channels_last(m)
@@ -341,7 +330,7 @@ def make_train_step(w: TrainWorkload, opts: Options, device: torch.device) -> Ca
     ac = lambda: opts.autocast(device)  # noqa: E731  (a fresh context per use)
 
     def step(fed: dict[str, Any] | None = None) -> torch.Tensor:
-        b = batch if fed is None else prepare_batch(fed, device, opts.channels_last)
+        b = batch if fed is None else batch_to_device(fed, device, opts.channels_last)
         with ac():
             out = recipe(G, b)
         if D is not None:
@@ -467,8 +456,8 @@ def train_target(name: str, shape: dict[str, Any], device: torch.device) -> Trai
     raise KeyError(name)
 
 
-def folder_feeds(name: str, shape: dict[str, Any], opts: Options, w: TrainWorkload, device: torch.device,
-                 args: argparse.Namespace) -> dict[str, Callable[[], Any]]:
+def folder_feeds(name: str, shape: dict[str, Any], opts: Options, w: TrainWorkload,
+                 device: torch.device) -> dict[str, Callable[[], Any]]:
     """SR targets: the step of configuration ``opts`` fed by the recipe's real data pipeline.
 
     scikit-image's photos are written as PNG files to a temporary folder; ``sr_folder``
@@ -480,31 +469,29 @@ def folder_feeds(name: str, shape: dict[str, Any], opts: Options, w: TrainWorklo
     """
     if name not in ("srresnet", "srgan"):
         return {}
+    import atexit
+    import shutil
     import tempfile
 
+    from skimage import data as skdata
     from torch.utils.data import DataLoader
 
     from i2i.data.io import save_image
+    from i2i.engine.trainer import loader_options
     from i2i.registry import DATASETS
 
     cfg = load_cfg(f"{name}.yaml", [])
-    import atexit
-    import shutil
-
     folder = Path(tempfile.mkdtemp(prefix="i2i_bench_photos_"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    from skimage import data as skdata
-
-    for n in ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field"):
+    photos = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
+    for n in photos:
         save_image(folder / f"{n}.png", getattr(skdata, n)())
     fns: dict[str, Callable[[], Any]] = {}
     for cache in ("memory", "none"):
         kw = dict(cfg.data.kwargs, patch_size=shape["hr"], cache=cache)
         ds = DATASETS.get(cfg.data.type)(root=str(folder), split="train", **kw)
         workers = cfg.data.num_workers
-        loader = DataLoader(ds, batch_size=shape["batch"], shuffle=True, num_workers=workers, drop_last=True,
-                            pin_memory=cfg.data.pin_memory and device.type == "cuda", persistent_workers=workers > 0,
-                            prefetch_factor=cfg.data.prefetch_factor if workers > 0 else None,
+        loader = DataLoader(ds, batch_size=shape["batch"], shuffle=True, drop_last=True, **loader_options(cfg.data),
                             generator=torch.Generator().manual_seed(0))
         step = make_train_step(w, opts, device)
         it = iter(loader)
@@ -512,7 +499,7 @@ def folder_feeds(name: str, shape: dict[str, Any], opts: Options, w: TrainWorklo
         def fed(step: Callable[..., Any] = step, it: Any = it) -> Any:
             return step(next(it))
 
-        fed.info = {"folder_images": 6, "cache": cache, "num_workers": workers,  # type: ignore[attr-defined]
+        fed.info = {"folder_images": len(photos), "cache": cache, "num_workers": workers,  # type: ignore[attr-defined]
                     "prefetch_factor": cfg.data.prefetch_factor}
         fns[f"{opts.name}+folder_{cache}"] = fed
     return fns
@@ -548,7 +535,7 @@ def run_train(name: str, shape: dict[str, Any], configs: list[Options], args: ar
         flops = perf.count_flops(make_train_step(w, configs[0], device))
     mem = {o.name: peak_memory(steps[o.name], device) for o in configs}  # also a first warm-up call
     fns: dict[str, Callable[[], Any]] = dict(steps)
-    feeds = folder_feeds(name, shape, configs[-1], w, device, args) if args.data else {}
+    feeds = folder_feeds(name, shape, configs[-1], w, device) if args.data else {}
     fns.update(feeds)
     fns.update(args.gemm_fns)
     times = interleaved(fns, args.warmup, args.iters, device, log)

@@ -31,7 +31,7 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from ..config import Config
+from ..config import Config, DataConfig
 from ..errors import CheckpointError, ConfigError, I2IError
 from ..registry import DATASETS, LOSSES, RECIPES, SCHEDULERS
 from .. import perf
@@ -82,7 +82,14 @@ class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
         return 2**31
 
 
-def _to_device(batch: dict[str, Any], device: torch.device, channels_last: bool = False) -> dict[str, Any]:
+def loader_options(data: DataConfig) -> dict[str, Any]:
+    """The training loader's ``DataLoader`` options from ``data:`` (workers, pinning, prefetch)."""
+    workers = data.num_workers
+    return {"num_workers": workers, "pin_memory": data.pin_memory and torch.cuda.is_available(),
+            "prefetch_factor": data.prefetch_factor if workers > 0 else None, "persistent_workers": workers > 0}
+
+
+def batch_to_device(batch: dict[str, Any], device: torch.device, channels_last: bool = False) -> dict[str, Any]:
     """Move tensors; with ``channels_last`` image batches (4-D float) take the nets' NHWC layout too."""
     out = {}
     for k, v in batch.items():
@@ -222,13 +229,11 @@ class Trainer:
 
         self.sampler = ResumableBatchSampler(len(self.train_ds), cfg.data.batch_size, t.seed, acc.process_index,
                                              acc.num_processes, start=self.consumed)
-        workers = cfg.data.num_workers
-        self.loader = DataLoader(self.train_ds, batch_sampler=self.sampler, num_workers=workers,
-                                 pin_memory=cfg.data.pin_memory and torch.cuda.is_available(),
-                                 prefetch_factor=cfg.data.prefetch_factor if workers > 0 else None,
-                                 persistent_workers=workers > 0, generator=torch.Generator().manual_seed(t.seed))
+        self.loader = DataLoader(self.train_ds, batch_sampler=self.sampler, **loader_options(cfg.data),
+                                 generator=torch.Generator().manual_seed(t.seed))
         self.val_loader = acc.prepare_data_loader(
-            DataLoader(self.val_ds, batch_size=cfg.eval.batch_size * acc.num_processes, shuffle=False, num_workers=workers))
+            DataLoader(self.val_ds, batch_size=cfg.eval.batch_size * acc.num_processes, shuffle=False,
+                       num_workers=cfg.data.num_workers))
         self.sample_batch = self._sample_batch()
 
         if self.is_main:
@@ -295,7 +300,7 @@ class Trainer:
             return None
         items = [self.val_ds[i] for i in range(n)]
         batch = torch.utils.data.default_collate(items)
-        return _to_device(batch, self.acc.device)
+        return batch_to_device(batch, self.acc.device)
 
     # ------------------------------------------------------------------------- checkpoints
     def _state(self) -> dict[str, Any]:
@@ -494,7 +499,7 @@ class Trainer:
             logs: dict[str, Any] = {}
             ok = True
             for k in range(d_steps):
-                batch = _to_device(next(data), acc.device, t.channels_last)
+                batch = batch_to_device(next(data), acc.device, t.channels_last)
                 self.consumed += 1
                 imgs_since += next(iter(v for v in batch.values() if isinstance(v, torch.Tensor))).shape[0] * acc.num_processes
                 last = k == d_steps - 1
