@@ -38,3 +38,7 @@ class DataError(I2IError):
 
 class CheckpointError(I2IError):
     """A checkpoint or export is missing, incomplete, incompatible or unsafe."""
+
+
+class MetricError(I2IError, ValueError):
+    """A metric cannot be computed from these inputs (the message says why)."""

@@ -15,6 +15,30 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+CUDA = torch.cuda.is_available()
+# Device-dependent tests take the `device` fixture: CPU always, CUDA too when present (marked
+# `cuda`, so `pytest -m cuda` runs just those). CPU-only CI runs exactly the CPU cases.
+DEVICES = ["cpu"] + ([pytest.param("cuda", marks=pytest.mark.cuda)] if CUDA else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> torch.device:
+    return torch.device(request.param)
+
+
+@pytest.fixture
+def train_device(device: torch.device, monkeypatch: pytest.MonkeyPatch):
+    """The Trainer on ``device``. Accelerate takes CUDA whenever it is present, so the CPU case
+    sets ``ACCELERATE_USE_CPU`` there; Accelerate's process-wide state is reset around the test."""
+    from accelerate.state import AcceleratorState
+
+    if device.type == "cpu" and CUDA:
+        monkeypatch.setenv("ACCELERATE_USE_CPU", "true")
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield device
+    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def tool(name: str) -> list[str]:

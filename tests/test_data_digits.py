@@ -21,7 +21,8 @@ def write_idx(path: Path, array: np.ndarray, gz: bool = False, magic: int | None
         magic = 0x0800 | ndim
     header = struct.pack(">I", magic) + struct.pack(f">{ndim}I", *array.shape)
     data = header + array.astype(np.uint8).tobytes()
-    (gzip.open if gz else open)(path, "wb").write(data)
+    with (gzip.open if gz else open)(path, "wb") as f:  # closed: Python 3.12's GzipFile buffers until close
+        f.write(data)
 
 
 def make_idx_root(root: Path, n: int = 12, gz: bool = True) -> tuple[np.ndarray, np.ndarray]:

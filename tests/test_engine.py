@@ -124,7 +124,7 @@ def test_non_finite_losses_stop_the_run_with_a_checkpoint(tmp_path: Path) -> Non
         return loss * float("nan") if t.step >= 2 else loss, logs
 
     t.recipe.d_loss = poisoned
-    before = {k: v.clone() for k, v in t.bare["discriminator"].state_dict().items()}
+    before = {k: v.detach().cpu().clone() for k, v in t.bare["discriminator"].state_dict().items()}
     with pytest.raises(TrainingError, match=r"3 non-finite steps in a row at step 4 .*saved to"):
         t.fit()
     last = ckpt.latest_checkpoint(tmp_path)

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import MetricError
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get("I2I_CACHE", Path.home() / ".cache" / "i2i")).expanduser()
@@ -99,20 +101,42 @@ def get_classifier(dataset, num_classes: int = 10) -> DigitClassifier:  # noqa: 
     return model
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    """‖μ₁-μ₂‖² + Tr(Σ₁ + Σ₂ - 2(Σ₁Σ₂)^½), in float64; imaginary round-off of sqrtm is dropped."""
+def _sqrtm(m: np.ndarray) -> np.ndarray:
+    """SciPy's principal matrix square root, warnings silenced (near-singular products are normal
+    for ReLU features and are handled by the caller). No ``disp=`` argument: SciPy 1.18 removed it."""
     from scipy import linalg
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = linalg.sqrtm(m)
+    return out[0] if isinstance(out, tuple) else out  # very old SciPy returned (sqrtm, errest) on request only
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     imag_tol: float = 1e-3) -> float:
+    """‖μ₁-μ₂‖² + Tr(Σ₁ + Σ₂ - 2(Σ₁Σ₂)^½), in float64.
+
+    (Σ₁Σ₂)^½ of two covariance matrices has real eigenvalues, so sqrtm's imaginary part is
+    round-off; it is dropped only if every diagonal entry's is below ``imag_tol`` (Heusel et
+    al.'s reference code uses the same test), else :class:`MetricError` — inputs that are not
+    covariance matrices (negative eigenvalues) give a genuinely complex root.
+    """
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    if sigma1.shape != sigma2.shape or sigma1.ndim != 2 or sigma1.shape[0] != sigma1.shape[1] or mu1.shape != mu2.shape:
+        raise MetricError(f"Fréchet distance: covariances {sigma1.shape}/{sigma2.shape} and means {mu1.shape}/{mu2.shape} "
+                          "must be (d, d) and (d,)")
     diff = mu1 - mu2
-    with warnings.catch_warnings():  # near-singular products are normal for ReLU features; handled below
-        warnings.simplefilter("ignore")
-        covmean, _ = linalg.sqrtm(sigma1 @ sigma2, disp=False)
+    covmean = _sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():  # singular product: regularise as Heusel et al.'s code does
         eps = 1e-6 * np.eye(sigma1.shape[0])
-        covmean = linalg.sqrtm((sigma1 + eps) @ (sigma2 + eps))
-    covmean = np.real(covmean)
+        covmean = _sqrtm((sigma1 + eps) @ (sigma2 + eps))
+    if np.iscomplexobj(covmean):
+        imag = float(np.abs(np.diagonal(covmean).imag).max())
+        if imag > imag_tol:
+            raise MetricError(f"Fréchet distance: the matrix square root has an imaginary part of {imag:.3g} "
+                              f"(> {imag_tol:g}); the covariances are not positive semi-definite")
+        covmean = covmean.real
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
 
 
