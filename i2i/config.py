@@ -48,6 +48,8 @@ class TrainConfig:
     mixed_precision: Literal["no", "fp16", "bf16"] | None = None  # None: launcher / env decides
     channels_last: bool = False
     compile: bool = False  # torch.compile each network in place (first steps slower: see README performance)
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"  # reduce-overhead: CUDA graphs
+    deterministic: bool = False  # cuDNN/cuBLAS deterministic kernels: bit-exact resume on CUDA (slower)
     log_every: int = 20
     ckpt_every: int = 500
     keep_last: int = 3

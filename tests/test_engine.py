@@ -51,17 +51,20 @@ def test_every_digit_recipe_trains_a_few_real_steps(task: str, tmp_path: Path) -
     assert (tmp_path / "config.yaml").is_file()
 
 
-def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
-    """Same seed on CPU: losses logged after the resume point equal the uninterrupted run's."""
+def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path, train_device: torch.device) -> None:
+    """Same seed: losses logged after the resume point equal the uninterrupted run's, bit for bit.
+    On CUDA with ``train.deterministic`` (cuDNN/cuBLAS pick run-dependent kernels otherwise)."""
     extra = ["train.max_steps=12", "train.ckpt_every=6", "train.log_every=1", "train.ema_decay=0.9",
-             "train.d_steps=2"]
+             "train.d_steps=2"] + (["train.deterministic=true"] if train_device.type == "cuda" else [])
     full = tmp_path / "full"
     train("acgan_mnist", full, extra)
     part = tmp_path / "part"
     train("acgan_mnist", part, ["train.max_steps=6"] + [e for e in extra if "max_steps" not in e])
     # continue the 6-step run to 12 (the schedule length is part of the config, so resume with the full one)
     cfg = load_config(ROOT / "tasks/acgan_mnist.yaml", FAST + extra)
-    Trainer(cfg, output_dir=part, resume=True).fit()
+    resumed = Trainer(cfg, output_dir=part, resume=True)
+    assert resumed.acc.device.type == train_device.type
+    resumed.fit()
     a = {r["step"]: r for r in read_metrics(full) if "g/total" in r}
     b = {r["step"]: r for r in read_metrics(part) if "g/total" in r}
     assert sorted(b) == list(range(1, 13))
@@ -71,6 +74,67 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
     ea = ckpt.load_tensors(full / "export" / "generator.safetensors")
     eb = ckpt.load_tensors(part / "export" / "generator.safetensors")
     assert all(torch.equal(ea[k], eb[k]) for k in ea)
+
+
+def test_deterministic_option_sets_the_kernels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    try:
+        train("cgan_mnist", tmp_path, ["train.max_steps=1", "train.deterministic=true"])
+        import os
+
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        assert not torch.backends.cudnn.benchmark
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1], before[2]
+
+
+# Tensor methods that read a tensor's value on the host: on a GPU each one waits for the device.
+HOST_READS = {"item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu"}
+SYNC_FREE = {  # tiny versions of one recipe per family; EMA and grad clipping on
+    "acgan_mnist": FAST + ["train.ema_decay=0.9", "train.grad_clip=1.0"],
+    "pix2pix_sketch2photo": ["models.generator={type: unet, in_channels: 1, num_downs: 4, base_channels: 8}",
+                             "models.discriminator.base_channels=8", "models.discriminator.n_layers=1",
+                             "data.load_size=40", "data.crop_size=32", "data.repeat=2", "data.batch_size=2"],
+    "segmentation_adversarial": ["models.generator.width=4", "models.generator.depth=2", "data.size=24",
+                                 "data.num_images=8", "data.batch_size=4"],
+    "srresnet": ["data.batch_size=2", "data.patch_size=16", "data.val_patch_size=32", "models.generator.width=8",
+                 "models.generator.num_blocks=1", "train.init={}"],
+}
+
+
+@pytest.mark.parametrize("task", sorted(SYNC_FREE))
+def test_training_steps_never_wait_for_the_device_except_on_logging_steps(
+        task: str, tmp_path: Path, train_device: torch.device) -> None:
+    """Every host read of a tensor's value (``.item()``, ``.tolist()``, ``bool(t)``, ``float(t)``,
+    ``.cpu()``…) is recorded, through a TorchFunctionMode, with the step it happened in (reads inside
+    the DataLoader are host-side work on CPU tensors and are not counted). Steps 0–4 of 6 are not
+    logging steps (log_every=6) and must have none; the logging step must have some: the detector works."""
+    import traceback
+
+    from torch.overrides import TorchFunctionMode
+
+    quiet = ["logging.tracker=none", "logging.progress=false", "eval.every=0", "eval.at_end=false",
+             "logging.sample_every=0", "train.max_steps=6", "train.log_every=6", "train.ckpt_every=0"]
+    t = Trainer(load_config(ROOT / "tasks" / f"{task}.yaml", quiet + SYNC_FREE[task]), output_dir=tmp_path)
+    t.finish = lambda: None  # the end-of-run save reads tensors by design
+    seen: dict[int, list[str]] = {}
+
+    class HostReads(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+            if getattr(func, "__name__", "") in HOST_READS:
+                stack = traceback.extract_stack()[:-1]
+                if not any("torch/utils/data" in f.filename for f in stack):
+                    where = [f"{Path(f.filename).name}:{f.lineno}" for f in stack if "site-packages" not in f.filename]
+                    seen.setdefault(t.step, []).append(f"{func.__name__} at {' <- '.join(where[-1:-4:-1])}")
+            return func(*args, **(kwargs or {}))
+
+    with HostReads():
+        t.fit()
+    assert not {s: v for s, v in seen.items() if s < 5}, {s: sorted(set(v)) for s, v in seen.items() if s < 5}
+    assert seen.get(6), "the logging step reads the logged values: the detector saw nothing"
 
 
 def test_checkpoints_keep_last_and_refuse_incompatible_resume(tmp_path: Path) -> None:

@@ -31,8 +31,12 @@ def wandb_mode(setting: str) -> str:
     return "offline"
 
 
-def to_float(v: Any) -> float:
-    return float(v.detach().float().item()) if isinstance(v, torch.Tensor) else float(v)
+def to_floats(values: list[Any]) -> list[float]:
+    """Logged values (0-d tensors or numbers) as floats, with ONE device→host copy for all
+    tensors: on a GPU each ``.item()`` would be a synchronisation of its own."""
+    tensors = [v.detach().float().reshape(()) for v in values if isinstance(v, torch.Tensor)]
+    host = iter(torch.stack(tensors).tolist() if tensors else [])
+    return [next(host) if isinstance(v, torch.Tensor) else float(v) for v in values]
 
 
 class MetricsLog:

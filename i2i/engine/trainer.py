@@ -17,7 +17,6 @@ Notes on the GAN step (diffusers' train_vqgan, pix2pix):
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -37,7 +36,7 @@ from ..registry import DATASETS, LOSSES, RECIPES, SCHEDULERS
 from .. import perf
 from . import checkpoint as ckpt
 from .optim import build_optimizer
-from .tracking import MetricsLog, log_images, plot_curves, to_float, wandb_mode
+from .tracking import MetricsLog, log_images, plot_curves, to_floats, wandb_mode
 
 
 class TrainingError(I2IError):
@@ -134,6 +133,57 @@ def _eval_mode(*modules: nn.Module | None):
                 m.train(was)
 
 
+def use_deterministic_kernels() -> None:
+    """``train.deterministic``: the same kernels and summation orders in every run, so a resumed
+    run repeats the uninterrupted one on CUDA as it does on the CPU.
+
+    * cuBLAS: a fixed workspace (``CUBLAS_WORKSPACE_CONFIG=:4096:8``, NVIDIA's documented
+      setting for reproducible results); it is read when the first cuBLAS handle is made, so it
+      is set before the engine touches CUDA (kept if the user set it);
+    * cuDNN: deterministic algorithms and no autotuning (``benchmark`` may time and pick a
+      different algorithm in each process);
+    * ``torch.use_deterministic_algorithms(warn_only=True)``: deterministic kernels wherever
+      PyTorch has one; the few ops without one (on CUDA e.g. ReflectionPad2d's backward, used
+      by the ResNet generator) warn once instead of stopping the run.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+class NonFiniteGuard:
+    """Counts non-finite training steps on the device: no host synchronisation per step.
+
+    Every update reports a 0-d bool "finite" flag (loss and gradient norm finite); a step is
+    good when all its updates were. The streak of bad steps, the step at which it first
+    reached ``limit`` and the total are kept as device tensors and read only by
+    :meth:`read` (logging steps, saves, the end of the run), so a GPU step never waits for
+    the host. Bad updates were already skipped on the device (see ``Trainer._update``),
+    so the weights stay the last finite ones while a check is pending.
+    """
+
+    def __init__(self, device: torch.device, limit: int):
+        self.limit = limit
+        # [streak, step the streak reached the limit (-1: not yet), total bad steps]
+        self.state = torch.tensor([0, -1, 0], dtype=torch.int64, device=device)
+
+    def record(self, step: int, finite: torch.Tensor) -> None:
+        streak = torch.where(finite, 0, self.state[0] + 1)
+        hit = torch.where((streak >= self.limit) & (self.state[1] < 0), step, self.state[1])
+        self.state = torch.stack([streak, hit, self.state[2] + (~finite).long()])
+
+    def read(self, acc: Any) -> tuple[int, int, int]:
+        """(streak, hit step or -1, total): one device→host copy; the worst over all processes."""
+        state = acc.reduce(self.state.clone(), reduction="max") if acc.num_processes > 1 else self.state
+        streak, hit, total = state.tolist()
+        return streak, hit, total
+
+    def reset(self) -> None:
+        self.state = torch.zeros_like(self.state)
+        self.state[1] = -1
+
+
 class Trainer:
     def __init__(self, cfg: Config, output_dir: str | Path | None = None, resume: bool | str | None = None):
         from accelerate import Accelerator, PartialState
@@ -141,6 +191,8 @@ class Trainer:
 
         self.cfg = cfg
         t = cfg.train
+        if t.deterministic:
+            use_deterministic_kernels()
         from ..distributed import use_cpu
 
         PartialState(cpu=use_cpu())  # process group first: every process must agree on the run directory
@@ -213,12 +265,14 @@ class Trainer:
             self.ema.module.eval()
         if t.compile:  # in place: state-dict keys, checkpoints and the EMA copy above are unaffected
             for m in self.bare.values():
-                perf.compile_in_place(m, acc.device.type)
+                perf.compile_in_place(m, acc.device.type, mode=t.compile_mode)
 
         # ---- state, possibly from a checkpoint --------------------------------------
         self.step = 0
         self.consumed = 0
-        self.nonfinite = 0
+        self.nonfinite = 0  # host copy of the non-finite streak, refreshed at each check
+        self._guard = NonFiniteGuard(acc.device, t.max_nonfinite)
+        self._nonfinite_reported = 0
         self.lr_scale = 1.0  # < 1 after non-finite reloads; saved, so a resume keeps the lowered rates
         self.reload_data = False
         resume_path = self._find_resume(resume)
@@ -356,7 +410,9 @@ class Trainer:
             sc.load_state_dict(state["schedulers"][s])
         if self.acc.scaler is not None and state.get("scaler"):
             self.acc.scaler.load_state_dict(state["scaler"])
-        self.step, self.consumed, self.nonfinite = state["step"], state["consumed"], state.get("nonfinite", 0)
+        self.step, self.consumed = state["step"], state["consumed"]
+        self.nonfinite, self._nonfinite_reported = 0, 0  # a resumed or reloaded run starts a fresh streak
+        self._guard.reset()
         self.lr_scale = state.get("lr_scale", 1.0)
         if rng is not None:
             ckpt.set_rng_state(rng)
@@ -429,38 +485,52 @@ class Trainer:
             self.acc.log(values, step=self.step)
 
     # ------------------------------------------------------------------------- the loop
-    def _update(self, slot: str, loss: torch.Tensor) -> tuple[bool, float]:
-        """backward + clip + step for one net; returns (stepped, grad_norm)."""
+    def _update(self, slot: str, loss: torch.Tensor, logs: dict[str, Any]) -> torch.Tensor:
+        """backward + clip + step for one net; returns a 0-d bool tensor: loss and gradient finite.
+
+        No host synchronisation: a non-finite loss or gradient norm skips the update *on the
+        device*. Fused Adam/AdamW/SGD (the default, :func:`~i2i.engine.optim.build_optimizer`)
+        take a ``found_inf`` flag, the mechanism of PyTorch's GradScaler, and then leave
+        weights, moments and step count untouched; under fp16 the GradScaler sets it itself.
+        Optimizers without that kernel (RMSprop, ``fused: false``) are checked on the host.
+        The scheduler steps either way: a schedule follows the step counter.
+        """
         opt, sched, model = self.opts[slot], self.scheds[slot], self.wrapped[slot]
         opt.zero_grad(set_to_none=True)
         self.acc.backward(loss)
         clip = self.cfg.train.grad_clip
         norm = self.acc.clip_grad_norm_(model.parameters(), clip if clip is not None else float("inf"))
-        norm_f = float(norm) if norm is not None else 0.0
-        if not math.isfinite(norm_f) and self.acc.scaler is None:  # fp16's scaler skips such steps itself
+        if norm is None:  # engines that clip internally return no norm
+            norm = loss.new_zeros((), dtype=torch.float32)
+        finite = torch.isfinite(loss.detach()) & torch.isfinite(norm)
+        logs[f"{slot[0]}/grad_norm"] = norm.detach()
+        inner = getattr(opt, "optimizer", opt)
+        if self.acc.scaler is not None:
+            opt.step()  # GradScaler: found_inf from the unscaled gradients
+        elif getattr(inner, "_step_supports_amp_scaling", False):
+            inner.found_inf = (~finite).float()
+            try:
+                opt.step()
+            finally:
+                del inner.found_inf
+        elif bool(finite):  # host check: this optimizer has no device-side skip
+            opt.step()
+        else:
             opt.zero_grad(set_to_none=True)
-            return False, norm_f
-        opt.step()
         sched.step()
-        return True, norm_f
+        return finite
 
-    def _step_or_skip(self, slot: str, loss: torch.Tensor, logs: dict[str, Any]) -> bool:
-        """Update ``slot`` unless its loss or gradient is NaN/Inf (then count it; see ``_nonfinite``)."""
-        if not torch.isfinite(loss):
-            self._nonfinite(f"{slot} loss")
-            return False
-        stepped, norm = self._update(slot, loss)
-        logs[f"{slot[0]}/grad_norm"] = norm
-        if not stepped:
-            self._nonfinite(f"{slot} gradient")
-        return stepped
-
-    def _nonfinite(self, what: str) -> None:
-        self.nonfinite += 1
-        self._log({"train/nonfinite_steps": float(self.nonfinite)})
-        if self.is_main:
-            print(f"step {self.step}: non-finite {what}; step skipped ({self.nonfinite} in a row)", flush=True)
-        if self.nonfinite < self.cfg.train.max_nonfinite:
+    def _check_nonfinite(self) -> None:
+        """Read the device-side guard (logging steps, saves, the end); act on a full streak."""
+        streak, hit, total = self._guard.read(self.acc)
+        self.nonfinite = streak
+        if total > self._nonfinite_reported:
+            self._log({"train/nonfinite_steps": float(total)})
+            if self.is_main:
+                print(f"step {self.step}: {total - self._nonfinite_reported} non-finite step(s) skipped since the last "
+                      f"check ({streak} in a row now)", flush=True)
+            self._nonfinite_reported = total
+        if hit < 0:
             return
         t = self.cfg.train
         last = ckpt.latest_checkpoint(self.run_dir)
@@ -472,14 +542,14 @@ class Trainer:
                 sched = getattr(self.scheds[s], "scheduler", self.scheds[s])
                 sched.base_lrs = [lr * t.nonfinite_lr_factor for lr in sched.base_lrs]
             self.lr_scale *= t.nonfinite_lr_factor
-            self.nonfinite = 0
             self.reload_data = True
             if self.is_main:
                 print(f"reloaded {last} and scaled learning rates by {t.nonfinite_lr_factor} "
                       f"(now ×{self.lr_scale:g} of the configured values)", flush=True)
             return
+        self._guard.reset()  # the checkpoint below records the state, not a pending stop
         path = self.save()
-        raise TrainingError(f"{self.nonfinite} non-finite steps in a row at step {self.step} (last: {what}); "
+        raise TrainingError(f"{t.max_nonfinite} non-finite steps in a row at step {hit} ({streak} by step {self.step}); "
                             f"last good state saved to {path}. Lower the learning rate, enable train.grad_clip, "
                             f"or set train.on_nonfinite=reload")
 
@@ -497,7 +567,7 @@ class Trainer:
         d_steps = t.d_steps if D is not None else 1
         while self.step < t.max_steps:
             logs: dict[str, Any] = {}
-            ok = True
+            finite = []
             for k in range(d_steps):
                 batch = batch_to_device(next(data), acc.device, t.channels_last)
                 self.consumed += 1
@@ -510,34 +580,36 @@ class Trainer:
                 with acc.autocast():
                     loss_d, ld = self.recipe.d_loss(D, batch, out)
                 logs.update(ld)
-                ok &= self._step_or_skip("discriminator", loss_d, logs)
+                finite.append(self._update("discriminator", loss_d, logs))
             if D_bare is not None:
                 D_bare.requires_grad_(False)
             try:
                 with acc.autocast():
                     loss_g, lg = self.recipe.g_loss(D_bare, batch, out)
                 logs.update(lg)
-                stepped = self._step_or_skip("generator", loss_g, logs)
-                if stepped and self.ema is not None:
+                finite.append(self._update("generator", loss_g, logs))
+                if self.ema is not None:  # a skipped G update left the weights as they were: EMA of the same
                     self.ema.update(self.bare["generator"], step=self.step)
-                ok &= stepped
             finally:
                 if D_bare is not None:
                     D_bare.requires_grad_(True)
-            if ok:
-                self.nonfinite = 0
-            if self.reload_data:  # back at a checkpoint: continue the data stream from its position
-                self.reload_data = False
-                self.sampler.start = self.consumed
-                data = iter(self.loader)
-                bar.n = self.step
-                continue
+            self._guard.record(self.step, torch.stack(finite).all())
             self.step += 1
             bar.update(1)
 
-            if self.step % t.log_every == 0 or self.step == t.max_steps:
+            log_now = self.step % t.log_every == 0 or self.step == t.max_steps
+            save_now = bool(t.ckpt_every) and self.step % t.ckpt_every == 0 and self.step != t.max_steps
+            if log_now or save_now:  # the only host syncs: read the guard and the logged values
+                self._check_nonfinite()
+                if self.reload_data:  # back at a checkpoint: continue the data stream from its position
+                    self.reload_data = False
+                    self.sampler.start = self.consumed
+                    data = iter(self.loader)
+                    bar.n = self.step
+                    continue
+            if log_now:
                 dt = time.perf_counter() - t_since
-                values = {k: to_float(v) for k, v in logs.items()}
+                values = dict(zip(logs, to_floats(list(logs.values()))))
                 values.update({f"lr/{s}": float(o.param_groups[0]["lr"]) for s, o in self.opts.items()})
                 values["perf/img_per_s"] = imgs_since / max(dt, 1e-9)
                 self._log(values)
@@ -547,7 +619,7 @@ class Trainer:
                 self.write_samples()
             if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step != t.max_steps:
                 self.evaluate()
-            if t.ckpt_every and self.step % t.ckpt_every == 0 and self.step != t.max_steps:
+            if save_now:
                 self.save()
         bar.close()
         self.finish()

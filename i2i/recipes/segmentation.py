@@ -153,7 +153,7 @@ class SegAdversarial(Recipe):
         ``scaling`` encoding; the prediction keeps its graph (the segmentor step needs it).
         """
         mask = batch["mask"]
-        real = to_onehot(mask, self.num_classes, self.ignore_index)
+        real = to_onehot(mask, self.num_classes, self.ignore_index, check=False)  # see to_onehot: no host read
         if self.encoding == "scaling":
             real = scale_labels(real, probs, self.tau)
         fake = probs * valid_mask(mask, self.ignore_index)
