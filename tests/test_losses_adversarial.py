@@ -99,3 +99,30 @@ def test_unknown_objective_names_the_key() -> None:
 
     with pytest.raises(ConfigError, match=r"^losses.adversarial.objective: unknown GAN objective 'x'"):
         LOSSES.build({"type": "adversarial", "objective": "x"}, "losses.adversarial")
+
+
+def test_gradient_penalty_uses_the_per_sample_mean_of_a_patch_critic() -> None:
+    # a "patch" critic D(x) = w ⊙ x gives P = 4 scores per sample; the Wasserstein loss averages
+    # them, so the critic is mean_p(w_p x_p) with gradient w / P: GP = (‖w‖/P - 1)² = (5/4 - 1)²
+    w = torch.tensor([3.0, 4.0, 0.0, 0.0])
+    real, fake = torch.randn(6, 4), torch.randn(6, 4)
+    gp = gradient_penalty(lambda x: (x * w).view(-1, 1, 2, 2), real, fake)
+    assert gp.item() == pytest.approx(0.0625)  # the gradient of the map's sum would give (5 - 1)² = 16
+
+
+def test_wgan_gp_refuses_a_batch_norm_discriminator() -> None:
+    from torch import nn
+
+    from i2i.errors import ConfigError
+    from i2i.nn.patchgan import PatchGAN
+    from i2i.recipes.pix2pix import Pix2Pix
+    from i2i.losses.pixel import L1Loss
+
+    G = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1))
+    losses = {"pixel": L1Loss(), "adversarial": AdversarialLoss("wgan_gp")}
+    with pytest.raises(ConfigError, match=r"^losses.adversarial.objective: wgan_gp needs a discriminator without "
+                                          r"batch norm .*BatchNorm2d"):
+        Pix2Pix(losses).setup({"generator": G, "discriminator": PatchGAN(6, base_channels=8, n_layers=1)})
+    Pix2Pix(losses).setup({"generator": G, "discriminator": PatchGAN(6, base_channels=8, n_layers=1, norm="instance")})
+    hinge = {"pixel": L1Loss(), "adversarial": AdversarialLoss("hinge")}
+    Pix2Pix(hinge).setup({"generator": G, "discriminator": PatchGAN(6, base_channels=8, n_layers=1)})

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ConfigError
+
 from ..registry import GAN_OBJECTIVES, LOSSES
 
 
@@ -115,11 +117,19 @@ class WassersteinGP(GANObjective):
 
 
 def gradient_penalty(d_fn: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
-    """WGAN-GP's (‖∇D(x̂)‖₂ - 1)², mean over the batch, at random interpolates x̂ (N, ...)."""
+    """WGAN-GP's (‖∇D(x̂)‖₂ - 1)², mean over the batch, at random interpolates x̂ (N, ...).
+
+    D(x̂) is the critic value *per sample*: the mean over a patch discriminator's map (N, 1,
+    H, W), since that mean is what the Wasserstein loss above optimises. Differentiating the
+    sum instead would ask a 30×30 PatchGAN for a gradient norm 900× too large. Gulrajani et
+    al. 2017, Alg. 1; the samples' critics are independent, so one backward of their sum
+    gives each sample's own gradient.
+    """
     eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     out = d_fn(x_hat)
-    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    critic = out.reshape(out.shape[0], -1).float().mean(1)  # (N,): one critic value per sample
+    (grad,) = torch.autograd.grad(critic.sum(), x_hat, create_graph=True)
     norm = grad.flatten(1).norm(2, dim=1)
     return ((norm - 1.0) ** 2).mean()
 
@@ -152,6 +162,16 @@ class AdversarialLoss(nn.Module):
     @property
     def needs_penalty(self) -> bool:
         return isinstance(self.objective, WassersteinGP) and self.gp_weight > 0
+
+    def check_discriminator(self, D: nn.Module | None, key: str = "losses.adversarial.objective") -> None:
+        """WGAN-GP penalises each sample's gradient on its own; batch norm makes a sample's critic
+        depend on the rest of the batch, which Gulrajani et al. (§4) rule out. One-line error."""
+        if D is None or not self.needs_penalty:
+            return
+        bn = next((type(m).__name__ for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)), None)
+        if bn is not None:
+            raise ConfigError(f"wgan_gp needs a discriminator without batch norm (Gulrajani et al. §4), but it has "
+                              f"{bn}: use another objective, or a discriminator with norm: instance/layer/none", key)
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         """Discriminator loss on D(x) and D(G(z)) outputs (fakes must be detached by the caller)."""

@@ -64,6 +64,12 @@ class Recipe(nn.Module):
         to recipes whose evaluation needs the training split (e.g. the digit classifier).
         """
 
+    def check_adversary(self, D: nn.Module | None) -> None:
+        """Checks every recipe's ``setup`` runs on its adversarial loss and discriminator."""
+        adv = self.losses["adversarial"] if "adversarial" in self.losses else None
+        if D is not None and hasattr(adv, "check_discriminator"):
+            adv.check_discriminator(D)
+
     # --- training -------------------------------------------------------------------
     def forward(self, G: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:  # type: ignore[override]
         """Run the generator on a batch; returns what d_loss/g_loss need (e.g. ``fake``)."""

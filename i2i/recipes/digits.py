@@ -60,6 +60,7 @@ class DigitsRecipe(Recipe):
     def setup(self, models: dict[str, nn.Module], train_dataset: Any | None = None) -> None:
         G = models["generator"]
         self.z_dim = int(G.z_dim)
+        self.check_adversary(models.get("discriminator"))
         self.train_dataset = train_dataset
         want_g = self.num_classes if self.label_to_g else 0
         if getattr(G, "num_classes", 0) != want_g:

@@ -138,6 +138,7 @@ class Pix2Pix(Recipe):
     def setup(self, models: dict[str, nn.Module], train_dataset: Any | None = None) -> None:
         """Read G's size multiple and check D's input channels against G's (best effort)."""
         G, D = models["generator"], models.get("discriminator")
+        self.check_adversary(D)
         if not self._multiple_given:
             self.multiple = int(getattr(G, "multiple", 1))
         convs = [m for m in G.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]

@@ -112,6 +112,7 @@ class SegAdversarial(Recipe):
         """Check class counts; read the adversary's encoding/τ and the dataset's class table."""
         G, D = models["generator"], models.get("discriminator")
         g_classes = getattr(G, "num_classes", self.num_classes)
+        self.check_adversary(D)
         if g_classes != self.num_classes:
             raise ConfigError(f"segmentor has {g_classes} classes, recipe.num_classes={self.num_classes}",
                               "models.generator.num_classes")

@@ -82,6 +82,7 @@ class SuperResolution(Recipe):
 
     def setup(self, models: dict[str, nn.Module], train_dataset: Any | None = None) -> None:
         """Check that G, D, losses and data agree (scale, adversarial slot)."""
+        self.check_adversary(models.get("discriminator"))
         g_scale = getattr(models["generator"], "scale", None)
         if g_scale is not None and g_scale != self.scale:
             raise ConfigError(f"generator upscales ×{g_scale} but recipe.scale is {self.scale}",
