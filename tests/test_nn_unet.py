@@ -104,3 +104,41 @@ def test_resnet_presets() -> None:
     g = resnet_9blocks()
     convs = [m.out_channels for m in g.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     assert convs[:3] == [64, 128, 256] and convs[-3:] == [128, 64, 3]
+
+
+@pytest.mark.parametrize("name", ["unet_256", "patchgan", "resnet_9blocks"])
+def test_paper_init_is_the_default_and_selectable(name: str) -> None:
+    """The released pix2pix/CycleGAN code: conv weights N(0, 0.02), BN scale N(1, 0.02), biases 0."""
+    from torch import nn
+
+    from i2i.registry import DISCRIMINATORS, GENERATORS
+
+    reg = DISCRIMINATORS if name == "patchgan" else GENERATORS
+    kw = {"base_channels": 8}
+    torch.manual_seed(0)
+    net = reg.build({"type": name, **kw}, "models.x")
+    w = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
+    assert abs(w.std().item() - 0.02) < 0.001 and abs(w.mean().item()) < 0.001
+    bn = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    if bn:
+        g = torch.cat([m.weight.detach() for m in bn])
+        assert abs(g.mean().item() - 1.0) < 0.01 and 0.01 < g.std().item() < 0.03
+        assert all(torch.all(m.bias == 0) for m in bn)
+    assert all(torch.all(m.bias == 0) for m in net.modules() if isinstance(m, nn.Conv2d) and m.bias is not None)
+    # `init: default` keeps PyTorch's (Kaiming-uniform, a=√5: std = 1/√(3·fan_in)); the first conv shows it
+    torch.manual_seed(0)
+    plain = reg.build({"type": name, **kw, "init": "default"}, "models.x")
+    first = next(m for m in plain.modules() if isinstance(m, nn.Conv2d))
+    fan_in = first.weight[0].numel()
+    assert first.weight.std().item() == pytest.approx((3 * fan_in) ** -0.5, rel=0.1)
+    kaiming = reg.build({"type": name, **kw, "init": "kaiming"}, "models.x")
+    first = next(m for m in kaiming.modules() if isinstance(m, nn.Conv2d))
+    assert first.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.15)
+
+
+def test_unknown_init_is_a_config_error() -> None:
+    from i2i.errors import ConfigError
+    from i2i.registry import GENERATORS
+
+    with pytest.raises(ConfigError, match=r"models.generator.init"):
+        GENERATORS.validate({"type": "unet_256", "init": "xavier"}, "models.generator")

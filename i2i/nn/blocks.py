@@ -52,3 +52,34 @@ def conv_norm_act(cin: int, cout: int, k: int = 3, stride: int = 1, norm: str = 
         norm_layer(norm, cout),
         act_layer(act, cout),
     )
+
+
+Init = Literal["normal", "kaiming", "default"]
+
+
+def init_weights(module: nn.Module, init: Init = "normal", gain: float = 0.02) -> nn.Module:
+    """Initialise conv/linear/BN weights in place; returns ``module``.
+
+    * ``normal`` — the released pix2pix/CycleGAN code's default (``init_type='normal'``,
+      ``init_gain=0.02``) and DCGAN's (Radford et al. §4): weights N(0, 0.02), biases 0,
+      batch-norm scale N(1, 0.02) and shift 0;
+    * ``kaiming`` — He et al. 2015 (fan-in, for ReLU), biases 0, batch norm (1, 0);
+    * ``default`` — PyTorch's own layer initialisation, left as it is.
+    """
+    if init not in ("normal", "kaiming", "default"):
+        raise ValueError(f"init must be normal, kaiming or default, got {init!r}")
+    if init == "default":
+        return module
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if init == "normal":
+                nn.init.normal_(m.weight, 0.0, gain)
+            else:
+                nn.init.kaiming_normal_(m.weight, a=0.0, mode="fan_in")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+            nn.init.normal_(m.weight, 1.0, gain) if init == "normal" else nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return module
+

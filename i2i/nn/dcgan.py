@@ -32,17 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from ..registry import DISCRIMINATORS, GENERATORS
-
-
-def _init_dcgan(m: nn.Module) -> None:
-    """Radford et al. §4: weights from N(0, 0.02); BN scale from N(1, 0.02)."""
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
+from .blocks import init_weights
 
 
 @GENERATORS.register("dcgan")
@@ -65,7 +55,7 @@ class DCGANGenerator(nn.Module):
             nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh(),
         )
         self._c = c
-        self.apply(_init_dcgan)
+        init_weights(self, "normal")  # Radford et al. §4: N(0, 0.02), BN scale N(1, 0.02)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         if self.embed is not None:
@@ -93,7 +83,7 @@ class DCGANDiscriminator(nn.Module):
         )
         self.adv = nn.Linear(2 * c * 7 * 7, 1)
         self.aux = nn.Linear(2 * c * 7 * 7, aux_classes) if aux_classes > 0 else None
-        self.apply(_init_dcgan)
+        init_weights(self, "normal")  # Radford et al. §4: N(0, 0.02), BN scale N(1, 0.02)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
         if self.embed is not None:

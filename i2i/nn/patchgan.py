@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..registry import DISCRIMINATORS
-from .blocks import norm_layer
+from .blocks import Init, init_weights, norm_layer
 
 
 @DISCRIMINATORS.register("patchgan")
@@ -45,13 +45,15 @@ class PatchGAN(nn.Module):
         base_channels: filters of the first layer; doubled per layer up to ``max_channels``.
         max_channels: filter cap (512 in the paper).
         norm: ``batch`` (paper), ``instance`` or ``none``; never on the first layer.
+        init: ``normal`` (the released pix2pix/CycleGAN code: N(0, 0.02), BN scale N(1, 0.02)),
+            ``kaiming`` or ``default`` (PyTorch's); see :func:`i2i.nn.blocks.init_weights`.
 
     Shapes: ``(N, in_channels, H, W)`` in [-1, 1] -> ``(N, 1, h, w)`` raw logits, with
     ``h = H / 2**n_layers - 2`` for n_layers >= 1 (``h = H`` for the PixelGAN).
     """
 
     def __init__(self, in_channels: int = 6, n_layers: int = 3, base_channels: int = 64, max_channels: int = 512,
-                 norm: Literal["batch", "instance", "none"] = "batch"):
+                 norm: Literal["batch", "instance", "none"] = "batch", init: Init = "normal"):
         super().__init__()
         if n_layers < 0:
             raise ConfigError(f"must be >= 0 (0 = PixelGAN), got {n_layers}", "n_layers")
@@ -77,6 +79,7 @@ class PatchGAN(nn.Module):
                 ch = nxt
             layers.append(nn.Conv2d(ch, 1, 4, 1, 1))
         self.model = nn.Sequential(*layers)
+        init_weights(self, init)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
@@ -84,9 +87,9 @@ class PatchGAN(nn.Module):
 
 @DISCRIMINATORS.register("pixelgan")
 def pixelgan(in_channels: int = 6, base_channels: int = 64,
-             norm: Literal["batch", "instance", "none"] = "batch") -> PatchGAN:
+             norm: Literal["batch", "instance", "none"] = "batch", init: Init = "normal") -> PatchGAN:
     """1×1 PatchGAN: judges each pixel's colour given its condition (paper Fig. 6, left)."""
-    return PatchGAN(in_channels, 0, base_channels, 512, norm)
+    return PatchGAN(in_channels, 0, base_channels, 512, norm, init)
 
 
 def receptive_field(module_or_cfg: nn.Module | Mapping[str, Any]) -> int:

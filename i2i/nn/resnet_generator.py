@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..registry import GENERATORS
-from .blocks import norm_layer
+from .blocks import Init, init_weights, norm_layer
 
 
 class ResnetBlock(nn.Module):
@@ -55,13 +55,15 @@ class ResnetGenerator(nn.Module):
             ``2**n_downsampling`` (:attr:`multiple`) for the output to match the input.
         norm: ``instance`` (CycleGAN's choice), ``batch`` or ``none``.
         dropout: dropout inside the residual blocks (0 in the papers).
+        init: ``normal`` (the released pix2pix/CycleGAN code: N(0, 0.02), BN scale N(1, 0.02)),
+            ``kaiming`` or ``default`` (PyTorch's); see :func:`i2i.nn.blocks.init_weights`.
 
     Shapes: ``(N, in_channels, H, W)`` in [-1, 1] -> ``(N, out_channels, H, W)`` in [-1, 1].
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, base_channels: int = 64, n_blocks: int = 9,
                  n_downsampling: int = 2, norm: Literal["batch", "instance", "none"] = "instance",
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, init: Init = "normal"):
         super().__init__()
         if n_blocks < 0:
             raise ConfigError(f"must be >= 0, got {n_blocks}", "n_blocks")
@@ -84,6 +86,7 @@ class ResnetGenerator(nn.Module):
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
+        init_weights(self, init)
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
@@ -95,13 +98,15 @@ class ResnetGenerator(nn.Module):
 
 @GENERATORS.register("resnet_6blocks")
 def resnet_6blocks(in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
-                   norm: Literal["batch", "instance", "none"] = "instance", dropout: float = 0.0) -> ResnetGenerator:
+                   norm: Literal["batch", "instance", "none"] = "instance", dropout: float = 0.0,
+                   init: Init = "normal") -> ResnetGenerator:
     """CycleGAN's generator for 128×128 images."""
-    return ResnetGenerator(in_channels, out_channels, base_channels, 6, 2, norm, dropout)
+    return ResnetGenerator(in_channels, out_channels, base_channels, 6, 2, norm, dropout, init)
 
 
 @GENERATORS.register("resnet_9blocks")
 def resnet_9blocks(in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
-                   norm: Literal["batch", "instance", "none"] = "instance", dropout: float = 0.0) -> ResnetGenerator:
+                   norm: Literal["batch", "instance", "none"] = "instance", dropout: float = 0.0,
+                   init: Init = "normal") -> ResnetGenerator:
     """CycleGAN's generator for 256×256 and larger images."""
-    return ResnetGenerator(in_channels, out_channels, base_channels, 9, 2, norm, dropout)
+    return ResnetGenerator(in_channels, out_channels, base_channels, 9, 2, norm, dropout, init)

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..registry import GENERATORS
-from .blocks import norm_layer
+from .blocks import Init, init_weights, norm_layer
 
 
 def _down(cin: int, cout: int, norm: str) -> nn.Sequential:
@@ -76,13 +76,15 @@ class UNet(nn.Module):
         dropout: dropout probability of the first decoder layers (the generator's noise).
         num_dropout: how many decoder layers, counted from the bottleneck, get dropout
             (at most ``num_downs - 1``: the output layer never has dropout).
+        init: ``normal`` (the released pix2pix/CycleGAN code: N(0, 0.02), BN scale N(1, 0.02)),
+            ``kaiming`` or ``default`` (PyTorch's); see :func:`i2i.nn.blocks.init_weights`.
 
     Shapes: ``(N, in_channels, H, W)`` in [-1, 1] -> ``(N, out_channels, H, W)`` in [-1, 1].
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, num_downs: int = 8, base_channels: int = 64,
                  max_channels: int = 512, norm: Literal["batch", "instance", "none"] = "batch",
-                 dropout: float = 0.5, num_dropout: int = 3):
+                 dropout: float = 0.5, num_dropout: int = 3, init: Init = "normal"):
         super().__init__()
         if num_downs < 1:
             raise ConfigError(f"must be >= 1, got {num_downs}", "num_downs")
@@ -116,6 +118,7 @@ class UNet(nn.Module):
             nn.ConvTranspose2d(ch[0] if num_downs == 1 else 2 * ch[0], out_channels, 4, 2, 1),
             nn.Tanh(),
         )
+        init_weights(self, init)
 
     def check_size(self, x: Tensor) -> None:
         h, w = x.shape[-2:]
@@ -139,13 +142,13 @@ class UNet(nn.Module):
 
 @GENERATORS.register("unet_128")
 def unet_128(in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
-             norm: Literal["batch", "instance", "none"] = "batch", dropout: float = 0.5) -> UNet:
+             norm: Literal["batch", "instance", "none"] = "batch", dropout: float = 0.5, init: Init = "normal") -> UNet:
     """U-Net for 128×128 inputs (7 levels, 128 -> 1×1)."""
-    return UNet(in_channels, out_channels, 7, base_channels, 512, norm, dropout, 3)
+    return UNet(in_channels, out_channels, 7, base_channels, 512, norm, dropout, 3, init)
 
 
 @GENERATORS.register("unet_256")
 def unet_256(in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
-             norm: Literal["batch", "instance", "none"] = "batch", dropout: float = 0.5) -> UNet:
+             norm: Literal["batch", "instance", "none"] = "batch", dropout: float = 0.5, init: Init = "normal") -> UNet:
     """The paper's U-Net for 256×256 inputs (8 levels, 256 -> 1×1)."""
-    return UNet(in_channels, out_channels, 8, base_channels, 512, norm, dropout, 3)
+    return UNet(in_channels, out_channels, 8, base_channels, 512, norm, dropout, 3, init)
