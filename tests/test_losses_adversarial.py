@@ -28,10 +28,11 @@ BCE_D = mean([-math.log(sig(r)) for r in R.tolist()]) + mean([-math.log(1 - sig(
     ("minimax", BCE_D, mean([math.log(1 - sig(f)) for f in F_.tolist()])),
     ("non_saturating", BCE_D, mean([-math.log(sig(f)) for f in F_.tolist()])),
     ("vanilla", BCE_D, mean([-math.log(sig(f)) for f in F_.tolist()])),
-    # Goodfellow 2016 tutorial eq. 10: J(G) = -1/2 E exp(σ⁻¹(D(G(z)))), σ⁻¹(D) is the logit
-    ("maximum_likelihood", BCE_D, mean([-0.5 * math.exp(f) for f in F_.tolist()])),
-    ("least_squares", mean([0.5 * (r - 1) ** 2 for r in R.tolist()]) + mean([0.5 * f**2 for f in F_.tolist()]),
-     mean([0.5 * (f - 1) ** 2 for f in F_.tolist()])),
+    # Goodfellow 2016 tutorial eq. 10: J(G) = -1/2 E exp(σ⁻¹(D(G(z)))), σ⁻¹(D) is the logit; like
+    # every objective here without the ½ (one convention: λ means the same for all six)
+    ("maximum_likelihood", BCE_D, mean([-math.exp(f) for f in F_.tolist()])),
+    ("least_squares", mean([(r - 1) ** 2 for r in R.tolist()]) + mean([f**2 for f in F_.tolist()]),
+     mean([(f - 1) ** 2 for f in F_.tolist()])),
     ("hinge", mean([max(0, 1 - r) for r in R.tolist()]) + mean([max(0, 1 + f) for f in F_.tolist()]),
      mean([-f for f in F_.tolist()])),
     ("wgan_gp", mean(F_.tolist()) - mean(R.tolist()), -mean(F_.tolist())),

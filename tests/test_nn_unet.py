@@ -142,3 +142,19 @@ def test_unknown_init_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match=r"models.generator.init"):
         GENERATORS.validate({"type": "unet_256", "init": "xavier"}, "models.generator")
+
+
+def test_decoder_sees_relu_of_the_concatenated_skips_as_the_released_code() -> None:
+    """UnetSkipConnectionBlock: up = [ReLU, ConvT, Norm]; the skip is the encoder's LeakyReLU
+    output (in place before torch.cat), so the decoder's input is ReLU(cat(decoded, skip))."""
+    torch.manual_seed(0)
+    net = UNet(3, 3, num_downs=3, base_channels=4, norm="batch", dropout=0.0).eval()
+    x = torch.randn(2, 3, 16, 16)
+    e0 = net.encoder[0](x)
+    e1 = net.encoder[1](e0)
+    e2 = net.encoder[2](e1)  # bottleneck
+    d0 = net.decoder[0](torch.relu(e2))
+    d1 = net.decoder[1](torch.relu(torch.cat([d0, e1], 1)))
+    ref = net.head(torch.relu(torch.cat([d1, e0], 1)))
+    assert (e0 < 0).any()  # LeakyReLU output: the ReLU on the skip matters
+    torch.testing.assert_close(net(x), ref)

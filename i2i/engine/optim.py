@@ -54,7 +54,10 @@ def constant(optimizer: Optimizer, total_steps: int) -> LambdaLR:
 
 @SCHEDULERS.register("linear_decay")
 def linear_decay(optimizer: Optimizer, total_steps: int, start: float = 0.5, end_factor: float = 0.0) -> LambdaLR:
-    """pix2pix: constant for the first ``start`` fraction of steps, then linearly to ``end_factor``."""
+    """Constant for the first ``start`` fraction of steps, then linearly to ``end_factor``.
+
+    The released pix2pix/CycleGAN code's ``lr_policy='linear'`` (``n_epochs`` constant, then
+    ``n_epochs_decay`` to zero); the pix2pix paper's text does not state a schedule."""
     begin = int(start * total_steps)
     span = max(1, total_steps - begin)
 

@@ -9,8 +9,8 @@ objective          discriminator loss                  generator loss
 ================== ================================== =====================================
 minimax            softplus(-l_r) + softplus(l_f)      -softplus(l_f) = log(1-D(G(z)))  [1]
 non_saturating     softplus(-l_r) + softplus(l_f)      softplus(-l_f) = -log D(G(z))    [1]
-maximum_likelihood softplus(-l_r) + softplus(l_f)      -exp(l_f)/2 = -exp(σ⁻¹(D(G(z))))/2 [2]
-least_squares      ½(l_r-1)² + ½ l_f²                  ½(l_f-1)²                        [3]
+maximum_likelihood softplus(-l_r) + softplus(l_f)      -exp(l_f) = -exp(σ⁻¹(D(G(z))))   [2]
+least_squares      (l_r-1)² + l_f²                     (l_f-1)²                         [3]
 hinge              relu(1-l_r) + relu(1+l_f)           -l_f                             [4]
 wgan_gp            l_f - l_r  (+ λ_gp·GP)              -l_f                             [5]
 ================== ================================== =====================================
@@ -23,6 +23,13 @@ wgan_gp            l_f - l_r  (+ λ_gp·GP)              -l_f                   
     GP = (‖∇_x̂ D(x̂)‖₂ - 1)² at x̂ = εx + (1-ε)x̃, ε ~ U[0, 1].
 
 Terms are means over every element of the logits (a PatchGAN's map counts each patch).
+
+One scale convention for all six: **no ½ factors**. The discriminator loss is the sum of its
+real and fake terms and the generator loss has unit scale, so λ (``weight``) means the same
+for every objective. Papers that write a ½ — the tutorial's J(G) for maximum likelihood [2],
+Mao et al.'s LSGAN [3], Goodfellow's J(D) — differ from these by that constant only; the
+released pix2pix/CycleGAN code's halved D loss is ``d_weight: 0.5``, and its LSGAN is
+``nn.MSELoss`` without a ½, i.e. exactly ``least_squares`` here.
 The maximum-likelihood generator loss clamps the logit at 30 before ``exp`` so that it
 stays finite (exp(30) ≈ 1e13); below that clamp it is exact.
 """
@@ -76,10 +83,11 @@ class NonSaturating(GANObjective):
 
 @GAN_OBJECTIVES.register("maximum_likelihood")
 class MaximumLikelihood(GANObjective):
-    """G minimises -exp(σ⁻¹(D(G(z))))/2; with an optimal D this is maximum likelihood."""
+    """G minimises -exp(σ⁻¹(D(G(z)))) (the tutorial's ½ dropped: see the module docstring);
+    with an optimal D its gradient is maximum likelihood's."""
 
     def g_loss(self, fake: Tensor) -> Tensor:
-        return -0.5 * torch.exp(fake.float().clamp(max=30.0)).mean()
+        return -torch.exp(fake.float().clamp(max=30.0)).mean()
 
 
 @GAN_OBJECTIVES.register("least_squares")
@@ -88,10 +96,10 @@ class LeastSquares(GANObjective):
     sigmoid = False
 
     def d_loss(self, real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
-        return 0.5 * ((real - real_target) ** 2).mean() + 0.5 * (fake**2).mean()
+        return ((real - real_target) ** 2).mean() + (fake**2).mean()
 
     def g_loss(self, fake: Tensor) -> Tensor:
-        return 0.5 * ((fake - 1.0) ** 2).mean()
+        return ((fake - 1.0) ** 2).mean()
 
 
 @GAN_OBJECTIVES.register("hinge")

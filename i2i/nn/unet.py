@@ -11,6 +11,12 @@ decoder):
 
 Ronneberger et al., "U-Net", MICCAI 2015, for the skip idea.
 
+Skips and activations are the released code's (``UnetSkipConnectionBlock``): each decoder
+layer applies ReLU to its input — the concatenation of the previous decoder output and the
+skip — before its transposed conv. The encoder's LeakyReLU output is what gets concatenated
+(the released code's in-place LeakyReLU rewrites the skip tensor before ``torch.cat`` reads
+it), so the decoder sees ReLU(skip), not the LeakyReLU'd one with its ×0.2 negative part.
+
 Two details follow the authors' released code rather than the text, both for a reason:
 the bottleneck (innermost) conv has no norm, because at 1×1 spatial size with batch 1
 instance norm (and batch norm at batch 1) would zero its output; and the conv biases
@@ -41,11 +47,12 @@ def _down(cin: int, cout: int, norm: str) -> nn.Sequential:
 
 
 def _up(cin: int, cout: int, norm: str, dropout: float) -> nn.Sequential:
-    """4×4 stride-2 transposed conv -> norm -> [dropout] -> ReLU: doubles H and W."""
+    """4×4 stride-2 transposed conv -> norm -> [dropout]: doubles H and W. Its ReLU comes first,
+    on the concatenated input, in :meth:`UNet.forward` (a module here would shift the
+    state-dict indices of earlier i2i checkpoints)."""
     layers: list[nn.Module] = [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=norm == "none"), norm_layer(norm, cout)]
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
-    layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
 
@@ -135,9 +142,9 @@ class UNet(nn.Module):
             x = down(x)
             skips.append(x)
         skips.pop()  # the bottleneck output feeds the decoder directly, not as a skip
-        for j, up in enumerate(self.decoder):
-            x = up(x if j == 0 else torch.cat([x, skips.pop()], 1))
-        return self.head(x if self.num_downs == 1 else torch.cat([x, skips.pop()], 1))
+        for j, up in enumerate(self.decoder):  # ReLU on the (concatenated) input, as the released code
+            x = up(torch.relu(x if j == 0 else torch.cat([x, skips.pop()], 1)))
+        return self.head(torch.relu(x if self.num_downs == 1 else torch.cat([x, skips.pop()], 1)))
 
 
 @GENERATORS.register("unet_128")
