@@ -31,7 +31,7 @@ class DataConfig:
     root: str | None = None
     batch_size: int = 64
     num_workers: int = 0
-    pin_memory: bool = False
+    pin_memory: bool = True  # only where CUDA is present: batches are then copied to the GPU asynchronously
     prefetch_factor: int = 2
     val_split: str = "val"
     on_error: Literal["raise", "skip"] = "raise"

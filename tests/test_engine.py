@@ -328,3 +328,24 @@ def test_super_resolution_resume_is_exact(tmp_path: Path) -> None:
     a = {r["step"]: r["g/pixel"] for r in read_metrics(full) if "g/pixel" in r}
     b = {r["step"]: r["g/pixel"] for r in read_metrics(part) if "g/pixel" in r}
     assert [b[s] for s in (4, 5, 6)] == [a[s] for s in (4, 5, 6)]
+
+
+@pytest.mark.parametrize("make", [lambda p: torch.optim.Adam(p, lr=0.1, fused=True),
+                                  lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, fused=True),
+                                  lambda p: torch.optim.RMSprop(p, lr=0.1)], ids=["adam_fused", "sgd_fused", "rmsprop"])
+def test_a_non_finite_update_is_skipped_whole(make, device: torch.device) -> None:
+    """Trainer._step_if: with finite=False nothing moves (weights, moments, step count) — on the
+    device through the fused kernels' found_inf, on the host for optimizers without one."""
+    p = torch.nn.Parameter(torch.ones(4, device=device))
+    opt = make([p])
+    p.grad = torch.full_like(p, 0.5)
+    Trainer._step_if(opt, torch.tensor(True, device=device))
+    after_one = p.detach().clone()
+    state = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in opt.state[p].items()}
+    assert not torch.equal(after_one, torch.ones(4, device=device))
+    p.grad = torch.full_like(p, float("nan"))
+    Trainer._step_if(opt, torch.tensor(False, device=device))
+    assert torch.equal(p.detach(), after_one)
+    for k, v in opt.state[p].items():
+        assert torch.equal(v, state[k]) if isinstance(v, torch.Tensor) else v == state[k], k
+    assert not hasattr(opt, "found_inf")

@@ -502,12 +502,23 @@ class Trainer:
         norm = self.acc.clip_grad_norm_(model.parameters(), clip if clip is not None else float("inf"))
         if norm is None:  # engines that clip internally return no norm
             norm = loss.new_zeros((), dtype=torch.float32)
-        finite = torch.isfinite(loss.detach()) & torch.isfinite(norm)
         logs[f"{slot[0]}/grad_norm"] = norm.detach()
-        inner = getattr(opt, "optimizer", opt)
+        finite = torch.isfinite(loss.detach())
         if self.acc.scaler is not None:
-            opt.step()  # GradScaler: found_inf from the unscaled gradients
-        elif getattr(inner, "_step_supports_amp_scaling", False):
+            # fp16: the GradScaler skips steps whose unscaled gradients overflow and lowers its
+            # scale; such steps are part of its normal work, so only a non-finite loss counts
+            opt.step()
+        else:
+            finite = finite & torch.isfinite(norm)
+            self._step_if(opt, finite)
+        sched.step()
+        return finite
+
+    @staticmethod
+    def _step_if(opt: Any, finite: torch.Tensor) -> None:
+        """``opt.step()`` where ``finite`` holds, decided on the device when the optimizer can."""
+        inner = getattr(opt, "optimizer", opt)
+        if getattr(inner, "_step_supports_amp_scaling", False):
             inner.found_inf = (~finite).float()
             try:
                 opt.step()
@@ -515,10 +526,6 @@ class Trainer:
                 del inner.found_inf
         elif bool(finite):  # host check: this optimizer has no device-side skip
             opt.step()
-        else:
-            opt.zero_grad(set_to_none=True)
-        sched.step()
-        return finite
 
     def _check_nonfinite(self) -> None:
         """Read the device-side guard (logging steps, saves, the end); act on a full streak."""
