@@ -295,6 +295,13 @@ def tool_inputs(work: Path) -> dict[str, Path]:
     return {"photo": save_image(d / "photo.png", photo(128)), "lr": save_image(d / "lr.png", photo(64))}
 
 
+def conditional(run_dir: Path) -> bool:
+    """Whether a digits run's generator takes labels (cgan, acgan), from the run's config."""
+    import yaml
+
+    return yaml.safe_load((run_dir / "config.yaml").read_text())["recipe"]["type"] in ("cgan", "acgan")
+
+
 def tool_calls(train: list[Result], args: argparse.Namespace, work: Path) -> list[tuple[str, list[str], bool]]:
     """(name, argv after the tool, is_eval) for every recipe that has a successful run."""
     ins = tool_inputs(work)
@@ -313,13 +320,16 @@ def tool_calls(train: list[Result], args: argparse.Namespace, work: Path) -> lis
         run, fam, o = r.info["run_dir"], family(recipe), out / recipe
         ck = ["--checkpoint", run]
         if fam == "digits":
-            calls.append((f"infer {recipe}", ck + ["--label", "3", "-n", "8", "-o", f"{o}.png"], False))
+            label = ["--label", "3"] if conditional(Path(run)) else []  # gan/dcgan refuse --label
+            calls.append((f"infer {recipe}", ck + label + ["-n", "8", "-o", f"{o}.png"], False))
             if not digits_eval:
                 calls.append((f"eval {recipe}", ck + ["--json", "--samples-per-class", samples], True))
                 digits_eval = True
             continue
         extra = {"sr": [str(ins["lr"])], "sketch2photo": ["--from-photo", str(ins["photo"])],
                  "seg": [str(ins["photo"]), "--overlay"]}[fam]
+        if recipe == "pix2pix_aligned":  # trained on A|B pairs: A is given as is, no sketch
+            extra = [str(ins["photo"])]
         calls.append((f"infer {recipe}", ck + extra + ["-o", f"{o}.png"], False))
         calls.append((f"eval {recipe}", ck + ["--json"], True))
     return calls
