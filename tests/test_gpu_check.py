@@ -6,6 +6,7 @@ the whole-tool ``sr_tool``). Asserted on the JSON and the markdown, not only the
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import subprocess
@@ -95,3 +96,28 @@ def test_gpu_check_cpu_tiny_every_recipe(tmp_path):
     for r in rep["parts"]["train"]:
         assert r["status"] == "ok" or r["status"] == "skipped: fp16 needs CUDA", r
     assert all(r["status"] == "ok" for r in rep["parts"]["tools"])
+
+
+def test_gpu_check_scales_steps_to_the_budget_and_bench_flags():
+    gc = _gpu_check()
+    args = gc.parse_args(["--device", "cpu"])
+    assert args.steps == 200 and not args.steps_fixed
+    last = gc.Result("r", wall_s=30.0, info={"steps": 200, "steps_per_s": 10.0})  # 10 s start-up + 20 s of steps
+    assert gc.next_steps(None, 5.0, args) == 200
+    assert gc.next_steps(last, 60.0, args) == 200  # fits: keep the default
+    assert gc.next_steps(last, 20.0, args) == 100  # (20 − 10) s × 10 steps/s
+    assert gc.next_steps(last, 5.0, args) == 20  # never below 20
+    fixed = gc.parse_args(["--device", "cpu", "--steps", "300"])
+    assert gc.next_steps(last, 5.0, fixed) == 300
+
+    bench = importlib.import_module("i2i_bench") if "i2i_bench" in sys.modules else None
+    if bench is None:
+        spec = importlib.util.spec_from_file_location("i2i_bench", ROOT / "tools" / "bench.py")
+        bench = importlib.util.module_from_spec(spec)
+        sys.modules["i2i_bench"] = bench
+        spec.loader.exec_module(bench)
+    o = bench.parse_options("auto+cl+graphs")
+    assert o.graphs and not o.compile and o.channels_last
+    res = {"targets": {"pix2pix": {"configs": {"fast": {"median_s": 0.1}, "plain": {"median_s": 0.3}}},
+                       "pix2pix_b4": {"configs": {"fast": {"median_s": 0.3}, "plain": {"median_s": 0.9}}}}}
+    assert bench.derived_ratios(res)["pix2pix_b4/pix2pix"] == pytest.approx({"fast": 3.0, "plain": 3.0})

@@ -240,9 +240,8 @@ def last_losses(run_dir: Path) -> dict[str, Any]:
     return out
 
 
-def train_one(recipe: str, precision: str, args: argparse.Namespace, work: Path, timeout: float) -> Result:
+def train_one(recipe: str, precision: str, n: int, args: argparse.Namespace, work: Path, timeout: float) -> Result:
     run_dir = work / "runs" / f"{recipe}-{precision}"
-    n = args.steps
     cmd = [PY, str(ROOT / "tools" / "train.py"), str(ROOT / "tasks" / f"{recipe}.yaml"),
            f"train.max_steps={n}", f"train.mixed_precision={precision}", "logging.tracker=none",
            "logging.progress=false", "eval.every=0", "logging.sample_every=0", f"train.ckpt_every={n}",
@@ -259,10 +258,23 @@ def train_one(recipe: str, precision: str, args: argparse.Namespace, work: Path,
     return res
 
 
+def next_steps(last: Result | None, fair_s: float, args: argparse.Namespace) -> int:
+    """Steps for the next run so that it fits its fair share of the time left, judged by the last
+    run's start-up overhead and speed (exact for a recipe's second precision, a guess across
+    recipes). ``--steps`` given explicitly is kept as is."""
+    if args.steps_fixed or last is None or not last.info.get("steps_per_s"):
+        return args.steps
+    sps, n = last.info["steps_per_s"], last.info["steps"]
+    overhead = max(0.0, last.wall_s - n / sps)
+    return int(min(args.steps, max(20, (fair_s - overhead) * sps)))
+
+
 def part_train(args: argparse.Namespace, work: Path, budget: Budget) -> list[Result]:
-    """Every recipe × precision, recipe-major, each with a fair share of what is left as timeout."""
+    """Every recipe × precision, recipe-major, each with a fair share of what is left as timeout;
+    the default step count shrinks when the runs so far say the rest would not fit."""
     jobs = [(r, p) for r in args.recipes for p in args.precisions]
     results: list[Result] = []
+    last: Result | None = None
     for i, (recipe, precision) in enumerate(jobs):
         left = budget.left("train")
         if left < 5:
@@ -271,8 +283,10 @@ def part_train(args: argparse.Namespace, work: Path, budget: Budget) -> list[Res
             continue
         # twice a fair share: a slow recipe may borrow from fast ones, but cannot eat the rest
         timeout = min(left, 2 * left / (len(jobs) - i))
-        log(f"train {i + 1}/{len(jobs)}: {recipe} {precision}, {args.steps} steps (timeout {timeout:.0f} s)")
-        res = train_one(recipe, precision, args, work, timeout)
+        steps = next_steps(last, left / (len(jobs) - i), args)
+        log(f"train {i + 1}/{len(jobs)}: {recipe} {precision}, {steps} steps (timeout {timeout:.0f} s)")
+        res = train_one(recipe, precision, steps, args, work, timeout)
+        last = res if res.status == "ok" else last
         sps = res.info.get("steps_per_s")
         log(f"  {res.status}, {res.wall_s:.1f} s" + (f", {sps:.1f} steps/s" if sps else "")
             + (f"\n  {res.tail[-300:]}" if res.failed else ""))
@@ -461,7 +475,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--json", help="write the whole report here")
     ap.add_argument("--md", help="write the markdown tables here")
     ap.add_argument("--skip", default="", help=f"comma-separated parts to skip: {','.join(PARTS)}")
-    ap.add_argument("--steps", type=int, default=None, help="training steps per run (default 200; 3 with --tiny)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="training steps per run (default: 200, fewer if the budget runs short; 3 with --tiny)")
     ap.add_argument("--tiny", action="store_true", help="small nets, batches and crops; bench --quick")
     ap.add_argument("--recipes", default=None, help="comma-separated task names (default: every tasks/*.yaml)")
     ap.add_argument("--precisions", default="fp16,bf16", help="comma-separated (default fp16,bf16)")
@@ -478,6 +493,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if set(args.recipes) - set(all_recipes):
         ap.error(f"--recipes: unknown {', '.join(sorted(set(args.recipes) - set(all_recipes)))}")
     args.precisions = args.precisions.split(",")
+    args.steps_fixed = args.steps is not None
     if args.steps is None:  # a few hundred steps in the full 9-minute budget, fewer in a smaller one
         args.steps = 3 if args.tiny else max(20, min(200, int(200 * args.budget_s / 540)))
     return args
