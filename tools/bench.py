@@ -21,6 +21,13 @@ changes one):
   configuration's output against the HR photo and against the plain fp32 output
 * ``tiled``     tiled SR: time for an LR image of side ``lr`` and of side ``2·lr`` (4× pixels)
 * ``tiled_rss`` peak RSS of a fresh process upscaling ``lr``² → (4·lr)² with tiles
+* ``sr_tool``   the SR tool as a whole process (``tools/infer.py --task sr --device DEV``, the
+  shipped model) on one ``lr``² photo vs the sum of its parts, each timed alone in this
+  process: decode (``i2i.data.io.read_image``), one untiled network pass (synchronised) and
+  PNG encode (``save_image``): ``whole_over_parts`` (issue 11 target on a GPU: ≤ 1.5)
+* ``sr_tool_folder``  the same tool over a folder of ``images`` such photos vs start-up (a
+  fresh process importing i2i and loading the model onto the device) + ``images`` × (network
+  + encode), the parts' medians as above
 
 A training step is what the engine does (i2i/engine/trainer.py): ``recipe.forward``, the
 D step on detached fakes, the G step with D's parameters frozen, with Adam from the YAML.
@@ -38,7 +45,9 @@ Configurations (``--configs``, or ``--compare A B`` which also prints B's speed-
   autocast too (``losses.content.low_precision=true``; ``vgg32`` keeps it fp32).
 
 Or ``+``-joined flags: ``fp32``/``bf16``/``fp16``/``auto``, ``cl`` (channels_last), ``fold`` (BN
-folding, inference only), ``compile`` (torch.compile), ``unfused`` (PyTorch's default Adam),
+folding, inference only), ``compile`` (torch.compile), ``graphs`` (torch.compile with mode
+``reduce-overhead``: CUDA graphs on a GPU; the first call's time, compilation and capture
+included, is ``first_call_s``), ``unfused`` (PyTorch's default Adam),
 ``vgg32`` (SRGAN's VGG in fp32 under autocast). All configurations of a target are built in
 one process and run interleaved, round by round, alternating their order. The allocator
 setting (``--malloc``) is per process: compare it in two runs.
@@ -88,6 +97,8 @@ PAPER: dict[str, dict[str, Any]] = {
     "sr_quality": {"lr": 96},
     "tiled": {"lr": 512, "tile": 192, "overlap": 26},
     "tiled_rss": {"lr": 1024, "tile": 192, "overlap": 26},
+    "sr_tool": {"lr": 1024, "rounds": 3},
+    "sr_tool_folder": {"lr": 1024, "images": 16, "rounds": 1},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "srresnet": {"batch": 2, "hr": 48, "width": 16, "blocks": 2},
@@ -100,9 +111,11 @@ QUICK: dict[str, dict[str, Any]] = {
     "sr_quality": {"lr": 32},
     "tiled": {"lr": 32, "tile": 16, "overlap": 8},
     "tiled_rss": {"lr": 64, "tile": 32, "overlap": 8},
+    "sr_tool": {"lr": 64, "rounds": 2},
+    "sr_tool_folder": {"lr": 64, "images": 4, "rounds": 1},
 }
 DEFAULT_TARGETS = ["srresnet", "srgan", "pix2pix", "pix2pix_b4", "segmentation", "acgan", "sr_infer", "sr_quality",
-                   "tiled", "tiled_rss"]
+                   "tiled", "tiled_rss", "sr_tool", "sr_tool_folder"]
 
 
 # ----------------------------------------------------------------------------- configurations
@@ -115,6 +128,7 @@ class Options:
     channels_last: bool = False
     fold: bool = False
     compile: bool = False
+    graphs: bool = False  # torch.compile(mode="reduce-overhead"): CUDA graphs on a GPU (plain Inductor on CPU)
     unfused: bool = False  # PyTorch's default per-parameter Adam instead of i2i's fused default
     vgg32: bool = False  # SRGAN: VGG content loss in fp32 under autocast (the library default)
 
@@ -143,15 +157,32 @@ def parse_options(text: str) -> Options:
             kw["fold"] = True
         elif flag == "compile":
             kw["compile"] = True
+        elif flag in ("graphs", "cudagraphs"):
+            kw["graphs"] = True
         elif flag == "unfused":
             kw["unfused"] = True
         elif flag == "vgg32":
             kw["vgg32"] = True
         else:
             raise SystemExit(f"bench: unknown option flag {flag!r} in {text!r}; "
-                             "use plain, default, fast, or fp32/bf16/fp16/auto, cl, fold, compile, unfused, vgg32 "
+                             "use plain, default, fast, or fp32/bf16/fp16/auto, cl, fold, compile, graphs, unfused, vgg32 "
                              "joined by '+'")
     return Options(text, **kw)
+
+
+def compile_net(net: nn.Module, opts: Options, device: torch.device) -> nn.Module:
+    """``net`` compiled as ``opts`` asks: ``graphs`` captures CUDA graphs (mode reduce-overhead),
+    which removes the per-kernel launch cost that dominates small GPU steps."""
+    if opts.graphs:
+        return perf.maybe_compile(net, True, device.type, mode="reduce-overhead")
+    return perf.maybe_compile(net, opts.compile, device.type)
+
+
+def prepare_net(model: nn.Module, opts: Options, device: torch.device) -> nn.Module:
+    """An inference copy of ``model`` on ``device`` with ``opts``' folding, layout and compilation."""
+    m = perf.prepare_inference(model, fold_bn=opts.fold, channels_last=opts.channels_last, compile=False,
+                               device_type=device.type).to(device)
+    return compile_net(m, opts, device)
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -325,8 +356,8 @@ def make_train_step(w: TrainWorkload, opts: Options, device: torch.device) -> Ca
     optims = {s: build_optimizer(specs[s], f"optim.{s}", [p for p in m.parameters() if p.requires_grad])
               for s, m in models.items()}
     G_bare, D_bare = models["generator"], models.get("discriminator")
-    G = perf.maybe_compile(G_bare, opts.compile, device.type)
-    D = perf.maybe_compile(D_bare, opts.compile, device.type) if D_bare is not None else None
+    G = compile_net(G_bare, opts, device)
+    D = compile_net(D_bare, opts, device) if D_bare is not None else None
     ac = lambda: opts.autocast(device)  # noqa: E731  (a fresh context per use)
 
     def step(fed: dict[str, Any] | None = None) -> torch.Tensor:
@@ -384,8 +415,7 @@ def random_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def make_infer(model: nn.Module, x: torch.Tensor, opts: Options, device: torch.device) -> Callable[[], torch.Tensor]:
-    m = perf.prepare_inference(model, fold_bn=opts.fold, channels_last=opts.channels_last, compile=opts.compile,
-                               device_type=device.type).to(device)
+    m = prepare_net(model, opts, device)
     xin = perf.to_channels_last(x.to(device)) if opts.channels_last else x.to(device)
 
     def run() -> torch.Tensor:
@@ -634,8 +664,7 @@ def run_tiled(shape: dict[str, Any], opts: Options, args: argparse.Namespace, de
     from i2i.tiling import tiled_apply
 
     model = tiled_model(args)
-    m = perf.prepare_inference(model, fold_bn=opts.fold, channels_last=opts.channels_last,
-                               compile=opts.compile, device_type=device.type).to(device)
+    m = prepare_net(model, opts, device)
     g = torch.Generator().manual_seed(6)
     s = shape["lr"]
     xs = {"1x": torch.rand(1, 3, s, s, generator=g).to(device), "4x": torch.rand(1, 3, 2 * s, 2 * s, generator=g).to(device)}
@@ -682,7 +711,7 @@ def tiled_child(shape: dict[str, Any], opts: Options, args: argparse.Namespace) 
 
     device = torch.device("cpu")
     model = tiled_model(args)
-    m = perf.prepare_inference(model, fold_bn=opts.fold, channels_last=opts.channels_last, compile=opts.compile)
+    m = prepare_net(model, opts, device)
     s = shape["lr"]
     x = torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(7))
     before = _hwm_mib()
@@ -700,6 +729,126 @@ def tiled_child(shape: dict[str, Any], opts: Options, args: argparse.Namespace) 
     print(json.dumps({"shape": shape, "options": opts.name, "output": list(y.shape), "seconds": dt,
                       "rss_peak_mib": peak, "rss_before_mib": before, "rss_sampled_peak_mib": sampled.peak / 2**20,
                       "output_tensor_mib": y.numel() * y.element_size() / 2**20}))
+
+
+# ----------------------------------------------------------------------------- the SR tool as a process
+_STARTUP = """
+import sys, time, torch
+sys.path.insert(0, sys.argv[1])
+from i2i.perf import tune_allocator
+tune_allocator()
+import i2i.apps.super_resolution  # what tools/infer.py --task sr imports
+from i2i.inference import load_model
+m = load_model(None, task="sr", device=sys.argv[2])
+if sys.argv[2].startswith("cuda"):
+    torch.zeros(1, device=sys.argv[2]).add_(1)
+    torch.cuda.synchronize()
+"""
+
+
+def tool_photo(side: int) -> Any:
+    """(side, side, 3) uint8: scikit-image's ``astronaut`` resized by Pillow's bicubic — a photo
+    with real texture, so PNG encoding costs what it costs on photos (noise would not compress)."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.astronaut()).resize((side, side), Image.BICUBIC))
+
+
+def timed_process(cmd: list[str]) -> float:
+    """Wall seconds of one subprocess; raises with its stderr's tail if it fails."""
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])}...: exit {out.returncode}: {out.stderr.strip()[-500:]}")
+    return dt
+
+
+def sr_tool_parts(src: Path, dst: Path, rounds: int, device: torch.device) -> dict[str, list[float]]:
+    """Decode, one untiled network pass (synchronised) and PNG encode of ``src``, each timed alone.
+
+    The network is the shipped model as the tool loads it (fp32, no ``--fast``); its first
+    call (cuDNN autotuning, lazy CUDA init) is a warm-up and is not counted.
+    """
+    from i2i.data.io import read_image, save_image
+    from i2i.inference import load_model
+
+    G = load_model(None, task="sr", device=device).generator.eval()
+    times: dict[str, list[float]] = {"decode": [], "network": [], "encode": []}
+    a = read_image(src, mode="keep")
+    x = torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float().div(255).to(device)
+    with torch.inference_mode():
+        G(x)
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            a = read_image(src, mode="keep")
+            times["decode"].append(time.perf_counter() - t0)
+            sync(device)
+            t0 = time.perf_counter()
+            y = G(x)
+            sync(device)
+            times["network"].append(time.perf_counter() - t0)
+            out = y.clamp(0, 1).mul(255).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
+            t0 = time.perf_counter()
+            save_image(dst, out)
+            times["encode"].append(time.perf_counter() - t0)
+    return times
+
+
+def run_sr_tool(name: str, shape: dict[str, Any], device: torch.device, log: Callable[[str], None]) -> dict[str, Any]:
+    """``sr_tool`` / ``sr_tool_folder``: the whole tool process against the sum of its parts."""
+    import shutil
+    import tempfile
+
+    from i2i.data.io import save_image
+    from i2i.inference import SHIPPED
+
+    if not (SHIPPED["sr"] / "config.json").is_file():
+        return {"skipped": f"no shipped model at {SHIPPED['sr']}"}
+    work = Path(tempfile.mkdtemp(prefix="i2i_bench_tool_"))
+    try:
+        src = save_image(work / "in" / "photo.png", tool_photo(shape["lr"]))
+        rounds = int(shape.get("rounds", 1))
+        parts = sr_tool_parts(src, work / "parts.png", max(rounds, 3), device)
+        med = {k: statistics.median(v) for k, v in parts.items()}
+        infer = [sys.executable, str(ROOT / "tools" / "infer.py"), "--task", "sr", "--device", str(device)]
+        res: dict[str, Any] = {"shape": shape, "device": str(device), "parts_s": med, "parts_times_s": parts}
+        # start-up (interpreter, imports, model onto the device): a part of the folder target;
+        # for one image it is reported beside the issue's ratio, which leaves it out
+        startup = statistics.median([timed_process([sys.executable, "-c", _STARTUP, str(ROOT), str(device)])
+                                     for _ in range(rounds)])
+        res["startup_s"] = startup
+        if name == "sr_tool":
+            whole = [timed_process(infer + [str(src), "-o", str(work / "out.png")]) for _ in range(rounds)]
+            res["parts_sum_s"] = med["decode"] + med["network"] + med["encode"]
+        else:
+            n = int(shape["images"])
+            for i in range(1, n):
+                shutil.copy(src, src.with_name(f"photo{i:02d}.png"))
+            whole = [timed_process(infer + [str(src.parent), "-o", str(work / "out")]) for _ in range(rounds)]
+            res.update({"images": n, "parts_sum_s": startup + n * (med["network"] + med["encode"])})
+        res.update({"whole_s": statistics.median(whole), "whole_times_s": whole})
+        res["whole_over_parts"] = res["whole_s"] / res["parts_sum_s"]
+        if name == "sr_tool":
+            res["whole_over_parts_plus_startup"] = res["whole_s"] / (res["parts_sum_s"] + startup)
+        log(f"  whole {res['whole_s']:.3f}s, parts {res['parts_sum_s']:.3f}s: {res['whole_over_parts']:.2f}×")
+        return res
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def derived_ratios(results: dict[str, Any]) -> dict[str, Any]:
+    """Ratios across targets of one run: ``pix2pix_b4/pix2pix`` per configuration (issue 11:
+    batch 4 should take ≥ 2.5× batch 1's time in the fast configuration) — by time per step."""
+    t = results["targets"]
+    out: dict[str, Any] = {}
+    if "configs" in t.get("pix2pix", {}) and "configs" in t.get("pix2pix_b4", {}):
+        out["pix2pix_b4/pix2pix"] = {k: t["pix2pix_b4"]["configs"][k]["median_s"] / c["median_s"]
+                                     for k, c in t["pix2pix"]["configs"].items()
+                                     if "median_s" in c and "median_s" in t["pix2pix_b4"]["configs"].get(k, {})}
+    return out
 
 
 # ----------------------------------------------------------------------------- report
@@ -840,12 +989,15 @@ def main(argv: list[str] | None = None) -> int:
             r = run_tiled(shapes[t], configs[-1], args, device, log)
         elif t == "tiled_rss":
             r = run_tiled_rss(shapes[t], configs[-1], args) if device.type == "cpu" else {"skipped": "CPU only"}
+        elif t in ("sr_tool", "sr_tool_folder"):
+            r = run_sr_tool(t, shapes[t], device, log)
         else:
             r = run_train(t, shapes[t], configs, args, device, log)
         if len(configs) > 1 and "configs" in r and all("median_s" in c for c in r["configs"].values()):
             r["speedup"] = r["configs"][configs[0].name]["median_s"] / r["configs"][configs[-1].name]["median_s"]
         r["wall_s"] = time.perf_counter() - t0
         results["targets"][t] = r
+        results["derived"] = derived_ratios(results)
         if args.json:  # written after every target: a long run that is cut short keeps what it has
             Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     results["meta"]["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
@@ -855,7 +1007,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results, configs))
     if args.plot:
         plot(results, configs, args.plot)
-    for t in ("sr_quality", "tiled", "tiled_rss"):
+    if results.get("derived"):
+        print("derived", json.dumps(results["derived"]))
+    for t in ("sr_quality", "tiled", "tiled_rss", "sr_tool", "sr_tool_folder"):
         if t in results["targets"]:
             r = {k: v for k, v in results["targets"][t].items() if k not in ("times_s",)}
             print(t, json.dumps(r, default=str))
