@@ -6,11 +6,10 @@ the whole-tool ``sr_tool``). Asserted on the JSON and the markdown, not only the
 """
 from __future__ import annotations
 
-import os
-
 import importlib
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
