@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import resolve_path
@@ -40,13 +41,24 @@ def eval_loader(accelerator: Any, dataset: Dataset, batch_size: int, num_workers
     return accelerator.prepare_data_loader(loader)
 
 
-def make_accelerator() -> Any:
+def make_accelerator(device: torch.device | None = None) -> Any:
+    """An Accelerator on ``device`` (``args.device`` of the tools), so that model and batches agree.
+
+    Accelerate itself takes CUDA whenever it is present; ``--device cpu`` must say ``cpu=True``.
+    A single process on ``cuda:N`` makes N the current device: Accelerate's ``cuda`` means it.
+    """
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
 
     from ..distributed import use_cpu
 
-    return Accelerator(cpu=use_cpu(), dataloader_config=DataLoaderConfiguration(split_batches=True))
+    cpu = use_cpu() or (device is not None and device.type == "cpu" and torch.cuda.is_available())
+    if device is not None and device.type == "cuda":
+        if use_cpu():
+            raise ConfigError(f"{device} conflicts with accelerate launch --cpu", "--device")
+        if device.index is not None and "LOCAL_RANK" not in os.environ:
+            torch.cuda.set_device(device)
+    return Accelerator(cpu=cpu, dataloader_config=DataLoaderConfiguration(split_batches=True))
 
 
 def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:

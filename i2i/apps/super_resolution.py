@@ -55,7 +55,7 @@ from ..tiling import tiled_apply
 from .common import is_single_file, collect_inputs, output_paths
 
 __all__ = ["upscale", "receptive_radius", "add_infer_args", "infer", "add_eval_args", "evaluate",
-           "DEFAULT_TILE"]
+           "probe_input", "DEFAULT_TILE"]
 
 DEFAULT_TILE = 192
 """LR pixels per tile side: a 192² core + 2×overlap context keeps the 16-block, 64-channel
@@ -100,6 +100,18 @@ def _scale_of(model: LoadedModel | nn.Module) -> int:
     if s is None:
         raise ConfigError("cannot tell the model's upscaling factor (no .scale, no meta.scale)", "--checkpoint")
     return int(s)
+
+
+def probe_input(model: LoadedModel) -> tuple[Tensor]:
+    """One LR input for ``--fast``'s fp16/bf16 check (:func:`i2i.perf.inference_dtype`).
+
+    Uniform noise in [0, 1]: busier than any photo, so its activation peak bounds a
+    photo's (shipped model: 72 on noise, 3.0 on a ``coffee`` crop; fp16 is chosen below 4096).
+    """
+    device = next(model.generator.parameters()).device
+    g = torch.Generator().manual_seed(0)
+    channels = getattr(model.generator, "in_channels", 3)
+    return (torch.rand(1, channels, 64, 64, generator=g).to(device),)
 
 
 def _as_generator(model_or_path: LoadedModel | nn.Module | str | Path | None) -> tuple[nn.Module, int]:
