@@ -85,11 +85,12 @@ def is_single_file(inputs: list[str], files: list[Path]) -> bool:
 
 
 def output_paths(files: list[Path], output: str | None, single_file: bool, default_folder: str,
-                 png_only: bool = False, suffix: str = "") -> list[Path]:
+                 png_only: bool = False, suffix: str = "", ext: str | None = ".png") -> list[Path]:
     """Output path per input: ``-o`` is a file for one input with an image suffix, else a folder.
 
-    In a folder, outputs are ``<stem><suffix>.png``; two inputs with the same stem (``a.png``
-    from two folders) get ``a…`` and ``a_1…``. ``png_only`` rejects a non-PNG file name.
+    In a folder, outputs are ``<stem><suffix><ext>`` (``ext=None``: the input's own image
+    suffix, else ``.png``); two inputs with the same stem (``a.png`` from two folders) get
+    ``a…`` and ``a_1…``. ``png_only`` rejects a non-PNG file name.
     """
     if output is not None and Path(output).suffix.lower() in IMAGE_EXTENSIONS and not Path(output).is_dir():
         if png_only and Path(output).suffix.lower() != ".png":
@@ -103,7 +104,8 @@ def output_paths(files: list[Path], output: str | None, single_file: bool, defau
     for f in files:
         n = used.get(f.stem, 0)
         used[f.stem] = n + 1
-        out.append(folder / (f"{f.stem}{suffix}.png" if n == 0 else f"{f.stem}_{n}{suffix}.png"))
+        e = ext or (f.suffix.lower() if f.suffix.lower() in IMAGE_EXTENSIONS else ".png")
+        out.append(folder / (f"{f.stem}{suffix}{e}" if n == 0 else f"{f.stem}_{n}{suffix}{e}"))
     return out
 
 
