@@ -5,6 +5,7 @@
 (``checkpoints/step_…``: ``config.yaml`` + ``models.safetensors``). The networks are rebuilt
 from the saved ``{type, **kwargs}`` specs through the registries and loaded strictly.
 ``path=None`` with ``task="sr"`` gives the shipped ×4 SRResNet (``i2i/weights/srresnet_x4``).
+The model lands on CUDA when present (:func:`i2i.perf.resolve_device`), ``device="cpu"`` to keep it off.
 """
 from __future__ import annotations
 
@@ -46,12 +47,16 @@ class LoadedModel:
             self.discriminator.to(device)
         return self
 
-    def fast(self, fold_bn: bool = True) -> LoadedModel:
-        """Switch the generator to :func:`i2i.perf.fast_inference` (``--fast`` of the tools)."""
+    def fast(self, fold_bn: bool = True, probe: tuple[Any, ...] | None = None) -> LoadedModel:
+        """Switch the generator to :func:`i2i.perf.fast_inference` (``--fast`` of the tools).
+
+        ``probe``: the arguments of one typical generator call, on its device; on CUDA it
+        decides fp16 (activations far inside its range) or bf16 (:func:`i2i.perf.inference_dtype`).
+        """
         from .perf import fast_inference
 
         device = next(self.generator.parameters()).device
-        self.generator = fast_inference(self.generator, device, fold_bn=fold_bn)
+        self.generator = fast_inference(self.generator, device, fold_bn=fold_bn, probe=probe)
         return self
 
     def build_recipe(self) -> Any:
@@ -76,10 +81,11 @@ def _as_export_dir(path: Path) -> Path:
     return path
 
 
-def load_model(path: str | Path | None = None, task: str | None = None, device: str | torch.device = "cpu",
+def load_model(path: str | Path | None = None, task: str | None = None, device: str | torch.device | None = None,
                with_discriminator: bool = False) -> LoadedModel:
-    """Rebuild and load the exported generator (see module docstring)."""
+    """Rebuild and load the exported generator (see module docstring); ``device=None``: CUDA when present."""
     import i2i  # noqa: F401  (register every network)
+    from .perf import resolve_device
     from .registry import DISCRIMINATORS, GENERATORS
 
     want = TASK_ALIASES.get(task, task) if task else None
@@ -92,6 +98,7 @@ def load_model(path: str | Path | None = None, task: str | None = None, device: 
     p = _as_export_dir(Path(path).expanduser())
     if not p.exists():
         raise CheckpointError(f"{path}: no such run, export or checkpoint directory")
+    device = resolve_device(device)
 
     if (p / "config.json").is_file():
         info = json.loads((p / "config.json").read_text())

@@ -13,6 +13,10 @@ Measured effects on the project's networks are in ``docs/performance.md``
   fastest convolution kernels for it, and no reorder is needed between layers.
 * :func:`autocast` / :func:`autocast_dtype` — bf16 on CPUs with native bf16 dot products
   (AVX512-BF16 or AMX), bf16 or fp16 on CUDA; fp32 elsewhere, where emulated bf16 is slower.
+* :func:`inference_dtype` — the ``--fast`` dtype for one model: on CUDA fp16 when a probe
+  forward shows its activations far inside fp16's range, else bf16; on CPU as :func:`autocast_dtype`.
+* :func:`resolve_device` — the device rule of every tool and of the Python API: CUDA when
+  present (as training), ``--device cpu`` to force the CPU.
 * :func:`maybe_compile` — ``torch.compile`` when asked for and possible (Inductor needs a
   C++ compiler on CPU); otherwise the module unchanged.
 * :func:`count_flops` — FLOPs of one call, by :class:`torch.utils.flop_counter.FlopCounterMode`.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import copy
 import ctypes
 import functools
+import math
 import os
 import platform
 import shutil
@@ -35,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["fold_batchnorm", "to_channels_last", "cpu_has_native_bf16", "autocast_dtype", "autocast",
+           "resolve_device", "activation_peak", "inference_dtype", "FP16_SAFE_PEAK",
            "maybe_compile", "can_compile", "count_flops", "prepare_inference", "frozen", "tune_allocator",
            "FastInference", "fast_inference", "compile_in_place"]
 
@@ -118,6 +124,40 @@ def to_channels_last(x: nn.Module | Tensor) -> nn.Module | Tensor:
     return x.to(memory_format=torch.channels_last)
 
 
+# ----------------------------------------------------------------------------- device
+def resolve_device(name: str | torch.device | None = None) -> torch.device:
+    """The device to run inference on: ``name``, or CUDA when present, as training picks it.
+
+    ``None``/``"auto"``: the CPU under ``accelerate launch --cpu`` (``ACCELERATE_USE_CPU``) or
+    without CUDA; else ``cuda:LOCAL_RANK`` (0 in a single process), so that each process of a
+    multi-GPU launch loads its model where Accelerate will put it. ``"cpu"`` forces the CPU;
+    ``"cuda"``/``"cuda:N"`` (``"mps"``) must exist. Raises:
+        ConfigError: naming ``--device``, for an unknown name or an absent device.
+    """
+    from .distributed import use_cpu
+    from .errors import ConfigError
+
+    if name is None or str(name) == "auto":
+        if use_cpu() or not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"unknown device {str(name)!r}; expected cpu, cuda, cuda:N or auto", "--device") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{dev} was requested but CUDA is not available here; use --device cpu", "--device")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"{dev} does not exist ({torch.cuda.device_count()} CUDA device(s))", "--device")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError("mps was requested but is not available here; use --device cpu", "--device")
+    elif dev.type != "cpu":
+        raise ConfigError(f"unsupported device {str(name)!r}; expected cpu, cuda, cuda:N or auto", "--device")
+    return dev
+
+
 # ----------------------------------------------------------------------------- precision
 @functools.cache
 def cpu_has_native_bf16() -> bool:
@@ -161,6 +201,65 @@ def autocast_dtype(device: str | torch.device, precision: Precision = "auto") ->
     if kind == "cpu":
         return torch.bfloat16 if cpu_has_native_bf16() else None
     return None
+
+
+
+FP16_SAFE_PEAK = 2.0**12
+"""Largest probe activation for which ``--fast`` uses fp16 on CUDA: fp16 overflows at 65504,
+so 4096 leaves 16× headroom for inputs brighter or busier than the probe."""
+
+
+@torch.no_grad()
+def activation_peak(net: nn.Module, *probe: Any) -> float:
+    """Largest |value| entering or leaving any module of ``net`` in one fp32 forward on ``probe``.
+
+    Forward hooks see every module's inputs and outputs, so the results of functional
+    operations (a residual ``x + f(x)``) are seen as the next module's input. A non-finite
+    value gives ``inf``. The net runs where its parameters are, in eval mode as given.
+    """
+    peak = 0.0
+
+    def record(value: Any) -> None:
+        nonlocal peak
+        if isinstance(value, Tensor) and value.is_floating_point() and value.numel():
+            peak = max(peak, value.detach().abs().max().float().item())
+        elif isinstance(value, (tuple, list)):
+            for v in value:
+                record(v)
+
+    def hook(_m: nn.Module, inputs: Any, output: Any) -> None:  # returns None: the output is kept
+        record(inputs)
+        record(output)
+
+    hooks = [m.register_forward_hook(hook) for m in net.modules()]
+    try:
+        with torch.autocast(next(net.parameters()).device.type, enabled=False):
+            net(*probe)
+    finally:
+        for h in hooks:
+            h.remove()
+    return peak if math.isfinite(peak) else math.inf
+
+
+def _cuda_bf16() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def inference_dtype(net: nn.Module, device_type: str, probe: tuple[Any, ...] | None = None) -> torch.dtype | None:
+    """The autocast dtype of ``--fast`` for ``net`` on ``device_type`` (None = fp32).
+
+    CUDA: fp16 when ``probe`` is given and :func:`activation_peak` on it stays below
+    :data:`FP16_SAFE_PEAK` — fp16 keeps 10 mantissa bits to bf16's 8, so it is the more
+    accurate choice when nothing overflows; otherwise bf16 (fp32's range; no probe means
+    nothing is known, so the range-safe choice), or fp32 on GPUs without bf16 where fp16
+    is not known to be safe. CPU (and others): :func:`autocast_dtype`'s rule — bf16 where
+    the CPU computes it natively, else fp32 — since fp16 on a CPU is slower than fp32.
+    """
+    if device_type != "cuda":
+        return autocast_dtype(device_type, "auto")
+    if probe is not None and activation_peak(net, *probe) < FP16_SAFE_PEAK:
+        return torch.float16
+    return torch.bfloat16 if _cuda_bf16() else None
 
 
 def autocast(device: str | torch.device, precision: Precision = "auto") -> Any:
@@ -258,19 +357,27 @@ class FastInference(nn.Module):
             return getattr(net, name)
 
 
+_PRECISION_OF: dict[torch.dtype | None, Precision] = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
 def fast_inference(model: nn.Module, device: str | torch.device = "cpu", precision: Precision = "auto",
-                   fold_bn: bool = True, channels_last: bool = True, compile: bool = False) -> FastInference:
+                   fold_bn: bool = True, channels_last: bool = True, compile: bool = False,
+                   probe: tuple[Any, ...] | None = None) -> FastInference:
     """The fastest measured inference configuration (``tools/infer.py --fast``), as one module.
 
     :func:`prepare_inference` (BN folded, NHWC, optionally compiled) inside
-    :class:`FastInference` (autocast: bf16 on CPUs with native bf16 and on recent GPUs).
-    Numerics: bf16 rounds activations to 8 mantissa bits; on the shipped ×4 model the
-    output PSNR moves by ≤ 0.05 dB (``tools/bench.py --targets sr_quality``; tested in
-    tests/test_perf.py). ``fold_bn=False`` where BN must still use batch statistics
-    (pix2pix's ``--batch-stats``).
+    :class:`FastInference` (autocast). ``precision="auto"`` takes :func:`inference_dtype`
+    for the prepared net and ``probe`` (the arguments of one typical call, on ``device``):
+    on CUDA fp16 when the probe's activations stay far inside fp16's range, else bf16; on
+    CPU bf16 where native, else fp32. Numerics: bf16 rounds activations to 8 mantissa
+    bits; on the shipped ×4 model the output PSNR moves by ≤ 0.05 dB (``tools/bench.py
+    --targets sr_quality``; tested in tests/test_perf.py). ``fold_bn=False`` where BN must
+    still use batch statistics (pix2pix's ``--batch-stats``).
     """
     kind = torch.device(device).type
     net = prepare_inference(model, fold_bn=fold_bn, channels_last=channels_last, compile=compile, device_type=kind)
+    if precision == "auto":  # decided once, here: every later call runs in the same dtype
+        precision = _PRECISION_OF[inference_dtype(net, kind, probe)]
     return FastInference(net, kind, precision, channels_last).eval()
 
 

@@ -36,9 +36,30 @@ def _starts(size: int, tile: int) -> list[int]:
     return list(range(0, size, tile))
 
 
+Tile = tuple[int, int, int, int, int, int, int, int]  # core y0, y1, x0, x1; extended ey0, ey1, ex0, ex1
+
+
+def _tiles(h: int, w: int, tile: int, overlap: int) -> list[Tile]:
+    out = []
+    for y0 in _starts(h, tile):
+        for x0 in _starts(w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            out.append((y0, y1, x0, x1, max(y0 - overlap, 0), min(y1 + overlap, h),
+                        max(x0 - overlap, 0), min(x1 + overlap, w)))
+    return out
+
+
+def _batches(tiles: list[Tile], batch: int) -> list[list[Tile]]:
+    """Tiles grouped by extended-patch shape (only equal shapes stack), ``batch`` at most per group."""
+    groups: dict[tuple[int, int], list[Tile]] = {}
+    for t in tiles:
+        groups.setdefault((t[5] - t[4], t[7] - t[6]), []).append(t)
+    return [g[i:i + batch] for g in groups.values() for i in range(0, len(g), batch)]
+
+
 @torch.no_grad()
 def tiled_apply(fn: Callable[[Tensor], Tensor], image: Tensor, scale: int = 1, tile: int = 128,
-                overlap: int = 16, output_device: torch.device | str | None = None) -> Tensor:
+                overlap: int = 16, output_device: torch.device | str | None = None, batch: int = 1) -> Tensor:
     """Apply ``fn`` to ``image`` in overlapping tiles; returns what ``fn(image)`` would.
 
     Args:
@@ -49,6 +70,10 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], image: Tensor, scale: int = 1, t
         overlap: context added around each core, in input pixels; make it at least the
             network's receptive-field radius for an exact result.
         output_device: where to assemble the output (default: the image's device).
+        batch: tiles per ``fn`` call. Tiles whose extended patches have the same shape (all
+            interior ones) are stacked on the batch axis, up to ``batch`` at a time, so a GPU
+            gets enough work per call; per-sample networks (eval-mode BN) give the same
+            values as one tile at a time.
 
     Returns:
         (N, C', H·scale, W·scale) tensor, equal to ``fn(image)`` within float round-off when
@@ -56,27 +81,26 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], image: Tensor, scale: int = 1, t
     """
     if image.dim() != 4:
         raise ValueError(f"tiled_apply: expected (N, C, H, W), got shape {tuple(image.shape)}")
-    if tile < 1 or overlap < 0 or scale < 1:
-        raise ValueError(f"tiled_apply: need tile >= 1, overlap >= 0, scale >= 1; got {tile}, {overlap}, {scale}")
+    if tile < 1 or overlap < 0 or scale < 1 or batch < 1:
+        raise ValueError(f"tiled_apply: need tile >= 1, overlap >= 0, scale >= 1, batch >= 1; got {tile}, "
+                         f"{overlap}, {scale}, {batch}")
     n, _, h, w = image.shape
     out: Tensor | None = None
-    for y0 in _starts(h, tile):
-        for x0 in _starts(w, tile):
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            # extended patch, clamped to the image
-            ey0, ex0 = max(y0 - overlap, 0), max(x0 - overlap, 0)
-            ey1, ex1 = min(y1 + overlap, h), min(x1 + overlap, w)
-            res = fn(image[:, :, ey0:ey1, ex0:ex1])
-            expect = (ey1 - ey0) * scale, (ex1 - ex0) * scale
-            if res.dim() != 4 or res.shape[0] != n or tuple(res.shape[-2:]) != expect:
-                raise ValueError(f"tiled_apply: fn mapped a {ey1 - ey0}x{ex1 - ex0} tile to shape "
-                                 f"{tuple(res.shape)}; expected (N={n}, C, {expect[0]}, {expect[1]}) for "
-                                 f"scale={scale}")
-            if out is None:  # allocated once the output channels and dtype are known
-                out = res.new_empty((n, res.shape[1], h * scale, w * scale),
-                                    device=output_device if output_device is not None else image.device)
-            oy, ox = (y0 - ey0) * scale, (x0 - ex0) * scale
-            core = res[:, :, oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
+    for group in _batches(_tiles(h, w, tile, overlap), batch):
+        ey0, ey1, ex0, ex1 = group[0][4:]
+        patches = [image[:, :, t[4]:t[5], t[6]:t[7]] for t in group]
+        res = fn(patches[0] if len(group) == 1 else torch.cat(patches))
+        expect = (ey1 - ey0) * scale, (ex1 - ex0) * scale
+        if res.dim() != 4 or res.shape[0] != n * len(group) or tuple(res.shape[-2:]) != expect:
+            raise ValueError(f"tiled_apply: fn mapped a {ey1 - ey0}x{ex1 - ex0} tile to shape "
+                             f"{tuple(res.shape)}; expected (N={n * len(group)}, C, {expect[0]}, {expect[1]}) for "
+                             f"scale={scale}")
+        if out is None:  # allocated once the output channels and dtype are known
+            out = res.new_empty((n, res.shape[1], h * scale, w * scale),
+                                device=output_device if output_device is not None else image.device)
+        for k, (y0, y1, x0, x1, ty0, _, tx0, _) in enumerate(group):
+            oy, ox = (y0 - ty0) * scale, (x0 - tx0) * scale
+            core = res[k * n:(k + 1) * n, :, oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
             out[:, :, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = core.to(out.device)
     assert out is not None  # H, W >= 1 guarantees at least one tile
     return out

@@ -237,3 +237,67 @@ def test_fast_flag_in_infer_and_eval(export: Path, tmp_path: Path, capsys: pytes
     args = ["--task", "sr", "--checkpoint", str(export), "--data", str(hr_dir), "--json"]
     plain, fast = _eval_json(args, capsys), _eval_json(args + ["--fast"], capsys)
     assert abs(plain["psnr_y"] - fast["psnr_y"]) <= 0.05
+
+
+def _infer(export: Path, *args: str) -> int:
+    return run(_tool("infer").main, ["--task", "sr", "--checkpoint", str(export), "--device", "cpu", *args])
+
+
+def test_overlapped_folder_equals_one_by_one(export: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Decode/compute/encode overlapped across files (threads) writes the very same files as running
+    each file alone, sequentially; an unreadable file is one error line and the others are written."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, (h, w) in enumerate([(9, 11), (12, 10), (7, 13)]):
+        Image.fromarray(_photo(h + i, w)).save(src / f"p{i}.png")
+    (src / "bad.png").write_bytes(b"not a png")
+    assert _infer(export, str(src), "-o", str(tmp_path / "all"), "--io-threads", "2", "--tile", "4",
+                  "--tile-batch", "3") == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "bad.png" in errors[0]
+    for i in range(3):
+        one = tmp_path / f"one{i}.png"
+        assert _infer(export, str(src / f"p{i}.png"), "-o", str(one), "--io-threads", "0", "--tile", "4") == 0
+        assert (tmp_path / "all" / f"p{i}_x{SCALE}.png").read_bytes() == one.read_bytes()
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == [f"p{i}_x{SCALE}.png" for i in range(3)]
+
+
+def test_tile_batches_equal_single_tiles() -> None:
+    net, img = _tiny_net(2), _photo(21, 26)
+    assert np.array_equal(upscale(net, img, tile=6, tile_batch=1), upscale(net, img, tile=6, tile_batch=4))
+
+
+def test_output_formats_round_trip(export: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(_photo(12, 10)).save(src / "a.png")
+    Image.fromarray(_photo(12, 10)).save(src / "b.jpg", quality=98)
+    assert _infer(export, str(src), "-o", str(tmp_path / "png")) == 0
+    ref = {n: np.asarray(Image.open(tmp_path / "png" / f"{n}_x{SCALE}.png")).astype(int) for n in "ab"}
+    for ext, fmt in (("jpg", "JPEG"), ("webp", "WEBP")):
+        out = tmp_path / ext
+        assert _infer(export, str(src), "-o", str(out), "--ext", ext, "--quality", "95") == 0
+        for n in "ab":
+            img = Image.open(out / f"{n}_x{SCALE}.{ext}")
+            assert img.format == fmt and img.size == (40, 48)
+            assert np.abs(np.asarray(img.convert("RGB")).astype(int) - ref[n]).mean() < 3  # near the PNG
+    assert _infer(export, str(src), "-o", str(tmp_path / "auto"), "--ext", "auto") == 0
+    assert sorted(p.name for p in (tmp_path / "auto").iterdir()) == [f"a_x{SCALE}.png", f"b_x{SCALE}.jpg"]
+    for level in ("0", "9"):  # every level, the same pixels
+        out = tmp_path / f"z{level}"
+        assert _infer(export, str(src / "a.png"), "-o", str(out / "a.png"), "--png-compression", level) == 0
+        assert np.array_equal(np.asarray(Image.open(out / "a.png")).astype(int), ref["a"])
+
+
+@pytest.mark.parametrize("args, words", [(["--ext", "gif"], "--ext: expected png, jpg, webp or auto, got 'gif'"),
+                                         (["--png-compression", "10"], "--png-compression: must be in 0..9"),
+                                         (["--quality", "0"], "--quality: must be in 1..100"),
+                                         (["--tile-batch", "0"], "--tile-batch: must be >= 1"),
+                                         (["-o", "x.png", "--ext", "jpg"], "--ext: -o x.png names the format")])
+def test_bad_output_flags_are_one_line(export: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                       args: list[str], words: str) -> None:
+    src = tmp_path / "a.png"
+    Image.fromarray(_photo(8, 8)).save(src)
+    assert _infer(export, str(src), *args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {words}"), err

@@ -226,7 +226,7 @@ def test_save_image_roundtrip_and_atomic(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png", "c.png", "d.jpg"]
     # overwriting is atomic: a failing save keeps the old file intact
     with pytest.raises(ValueError):
-        save_image(tmp_path / "out" / "a.png", np.zeros((4, 4, 2), np.uint8))
+        save_image(tmp_path / "out" / "a.png", np.zeros((4, 4, 5), np.uint8))  # 2 channels are gray+alpha now
     assert np.array_equal(read_image(tmp_path / "out" / "a.png"), rgb)
     with pytest.raises(ValueError, match="JPEG cannot store"):
         save_image(tmp_path / "out" / "e.jpg", np.zeros((4, 4, 4), np.uint8))

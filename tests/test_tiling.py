@@ -71,3 +71,21 @@ def test_pad_to_multiple_and_unpad() -> None:
     same, s = pad_to_multiple(x[..., :4, :4], 4)
     assert same.shape == (2, 3, 4, 4) and s == (4, 4)
     assert unpad(torch.zeros(1, 3, 32, 32), (5, 7), scale=4).shape == (1, 3, 20, 28)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_batched_tiles_equal_tile_by_tile(n: int) -> None:
+    net = _sr_net(2)
+    x = torch.rand(n, 3, 45, 38)
+    calls: list[int] = []
+
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        calls.append(t.shape[0] // n)
+        return net(t)
+
+    one = tiled_apply(net, x, scale=2, tile=8, overlap=4)
+    many = tiled_apply(fn, x, scale=2, tile=8, overlap=4, batch=4)
+    assert (many - one).abs().max().item() <= 1e-6
+    assert max(calls) == 4 and sum(calls) == 6 * 5  # every tile once, interior ones four at a time
+    with pytest.raises(ValueError, match="batch >= 1"):
+        tiled_apply(net, x, scale=2, tile=8, overlap=4, batch=0)

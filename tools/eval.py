@@ -5,7 +5,8 @@
     python tools/eval.py --task sr --checkpoint RUN --data datasets/Set5 --json
     accelerate launch --cpu --num_processes 2 tools/eval.py --task seg --checkpoint RUN --json
 
-``--data`` defaults to the recipe's own validation/test split.
+``--data`` defaults to the recipe's own validation/test split; ``--device`` to CUDA when
+present (``--device cpu`` forces the CPU).
 """
 from __future__ import annotations
 

@@ -7,6 +7,7 @@
     python tools/infer.py --task seg --checkpoint RUN image.png -o mask.png --overlay
 
 ``--checkpoint`` takes a run directory, its ``export/`` folder, or a checkpoint folder.
+``--device`` defaults to CUDA when present (``--device cpu`` forces the CPU).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from i2i.cli import run  # noqa: E402
 def main(argv: list[str]) -> int:
     from i2i.apps import prepare
 
-    ready = prepare(argv, "infer", device_flag=True)
+    ready = prepare(argv, "infer")
     if ready is None:
         return 0
     app, model, args, task = ready

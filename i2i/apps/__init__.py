@@ -28,27 +28,30 @@ def get_app(task: str) -> ModuleType:
 
 
 def prepare(argv: list[str], kind: Literal["infer", "eval"],
-            add_args: Callable[[argparse.ArgumentParser], None] | None = None,
-            device_flag: bool = False) -> tuple[ModuleType, Any, argparse.Namespace, str] | None:
+            add_args: Callable[[argparse.ArgumentParser], None] | None = None) -> tuple[ModuleType, Any, argparse.Namespace, str] | None:
     """What tools/infer.py and tools/eval.py share: find the task, load the model, parse the flags.
 
     ``--task`` and/or ``--checkpoint`` decide the front-end, whose own flags are then added
     (``add_infer_args`` / ``add_eval_args``) after the tool's (``add_args``). ``--fast``
     swaps in :func:`i2i.perf.fast_inference` (BN left unfolded where pix2pix's
-    ``--batch-stats`` needs it). Returns ``(app, model, args, task)`` (task: the front-end's
+    ``--batch-stats`` needs it; the front-end's ``probe_input(model)``, where it has one,
+    lets CUDA pick fp16 over bf16). ``--device`` (default: CUDA when present, see
+    :func:`i2i.perf.resolve_device`) is resolved once and left in ``args.device`` as a
+    ``torch.device``, for front-ends that build an Accelerator. Returns ``(app, model, args, task)`` (task: the front-end's
     name, aliases resolved), or None after printing the help of a tool called with ``--help`` alone.
     """
     from ..inference import TASK_ALIASES, load_model
+    from ..perf import resolve_device
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--task")
     pre.add_argument("--checkpoint")
     pre.add_argument("--fast", action="store_true",
                      help="fastest measured configuration: BN folded, channels_last, autocast (bf16 where native)")
-    if device_flag:
-        pre.add_argument("--device", default="cpu")
+    pre.add_argument("--device", default=None,
+                     help="cpu, cuda or cuda:N (default: CUDA when present, else the CPU)")
     known, _ = pre.parse_known_args(argv)
-    device = getattr(known, "device", "cpu")
+    device = resolve_device(known.device)
     model = None
     task = TASK_ALIASES.get(known.task, known.task) if known.task else None
     if task is None:
@@ -69,6 +72,8 @@ def prepare(argv: list[str], kind: Literal["infer", "eval"],
     args = p.parse_args(argv)
     if model is None:
         model = load_model(args.checkpoint, task=args.task, device=device, with_discriminator=True)
+    args.device = device
     if args.fast:  # BN with batch statistics (pix2pix --batch-stats) must stay a BN
-        model.fast(fold_bn=not getattr(args, "batch_stats", False))
+        probe = app.probe_input(model) if hasattr(app, "probe_input") else None
+        model.fast(fold_bn=not getattr(args, "batch_stats", False), probe=probe)
     return app, model, args, task

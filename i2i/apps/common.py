@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import resolve_path
@@ -40,13 +41,24 @@ def eval_loader(accelerator: Any, dataset: Dataset, batch_size: int, num_workers
     return accelerator.prepare_data_loader(loader)
 
 
-def make_accelerator() -> Any:
+def make_accelerator(device: torch.device | None = None) -> Any:
+    """An Accelerator on ``device`` (``args.device`` of the tools), so that model and batches agree.
+
+    Accelerate itself takes CUDA whenever it is present; ``--device cpu`` must say ``cpu=True``.
+    A single process on ``cuda:N`` makes N the current device: Accelerate's ``cuda`` means it.
+    """
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
 
     from ..distributed import use_cpu
 
-    return Accelerator(cpu=use_cpu(), dataloader_config=DataLoaderConfiguration(split_batches=True))
+    cpu = use_cpu() or (device is not None and device.type == "cpu" and torch.cuda.is_available())
+    if device is not None and device.type == "cuda":
+        if use_cpu():
+            raise ConfigError(f"{device} conflicts with accelerate launch --cpu", "--device")
+        if device.index is not None and "LOCAL_RANK" not in os.environ:
+            torch.cuda.set_device(device)
+    return Accelerator(cpu=cpu, dataloader_config=DataLoaderConfiguration(split_batches=True))
 
 
 def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[str]]:
@@ -73,11 +85,12 @@ def is_single_file(inputs: list[str], files: list[Path]) -> bool:
 
 
 def output_paths(files: list[Path], output: str | None, single_file: bool, default_folder: str,
-                 png_only: bool = False, suffix: str = "") -> list[Path]:
+                 png_only: bool = False, suffix: str = "", ext: str | None = ".png") -> list[Path]:
     """Output path per input: ``-o`` is a file for one input with an image suffix, else a folder.
 
-    In a folder, outputs are ``<stem><suffix>.png``; two inputs with the same stem (``a.png``
-    from two folders) get ``a…`` and ``a_1…``. ``png_only`` rejects a non-PNG file name.
+    In a folder, outputs are ``<stem><suffix><ext>`` (``ext=None``: the input's own image
+    suffix, else ``.png``); two inputs with the same stem (``a.png`` from two folders) get
+    ``a…`` and ``a_1…``. ``png_only`` rejects a non-PNG file name.
     """
     if output is not None and Path(output).suffix.lower() in IMAGE_EXTENSIONS and not Path(output).is_dir():
         if png_only and Path(output).suffix.lower() != ".png":
@@ -91,7 +104,8 @@ def output_paths(files: list[Path], output: str | None, single_file: bool, defau
     for f in files:
         n = used.get(f.stem, 0)
         used[f.stem] = n + 1
-        out.append(folder / (f"{f.stem}{suffix}.png" if n == 0 else f"{f.stem}_{n}{suffix}.png"))
+        e = ext or (f.suffix.lower() if f.suffix.lower() in IMAGE_EXTENSIONS else ".png")
+        out.append(folder / (f"{f.stem}{suffix}{e}" if n == 0 else f"{f.stem}_{n}{suffix}{e}"))
     return out
 
 

@@ -71,7 +71,7 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
 
 
 def evaluate(model: LoadedModel, args: argparse.Namespace) -> dict[str, Any]:
-    acc = make_accelerator()
+    acc = make_accelerator(getattr(args, "device", None))
     recipe = model.build_recipe()
     recipe.eval_samples_per_class = args.samples_per_class
     val_split = model.config.get("data", {}).get("val_split", "test")

@@ -261,7 +261,7 @@ def _item_names(ds: Any) -> list[str]:
 def evaluate(model: LoadedModel, args: argparse.Namespace) -> dict[str, Any]:
     if args.batch_size < 1:
         raise ConfigError(f"must be >= 1, got {args.batch_size}", "--batch-size")
-    acc = make_accelerator()
+    acc = make_accelerator(getattr(args, "device", None))
     data_cfg = model.config.get("data") or {}
     split = args.split or data_cfg.get("val_split", "val")
     ds = dataset_from_config(model.config, split, args.data)

@@ -225,7 +225,7 @@ def _finite(v: Any) -> Any:
 
 
 def evaluate(model: LoadedModel, args: argparse.Namespace) -> dict[str, Any]:
-    acc = make_accelerator()
+    acc = make_accelerator(getattr(args, "device", None))
     cfg = model.config
     split = args.split or cfg.get("data", {}).get("val_split", "val")
     batch_size = args.batch_size or int(cfg.get("eval", {}).get("batch_size", 16))

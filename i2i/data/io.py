@@ -351,27 +351,75 @@ def _as_numpy_hwc(image: Any) -> np.ndarray:
     return np.asarray(image)
 
 
+def sixteen_bit_note(path: str | Path, channels: int) -> str:
+    """Why ``save_image(path, ..., bits=16)`` would not keep 16 bits for ``channels``, or "" if it would.
+
+    PNG and TIFF hold 16-bit gray (Pillow) and 16-bit colour (OpenCV, when installed);
+    JPEG/WebP/BMP hold 8 bits only.
+    """
+    ext = Path(path).suffix.lower()
+    if ext not in (".png", ".tif", ".tiff"):
+        return f"saved as 8 bits ({ext} holds no 16-bit data; use .png)"
+    if channels == 2:
+        return "saved as 8 bits (16-bit gray+alpha is not written)"
+    if channels in (3, 4):
+        try:
+            import cv2  # noqa: F401
+        except ImportError:
+            return "saved as 8 bits (writing 16-bit colour needs OpenCV)"
+    return ""
+
+
+def _save_16bit(path: Path, a: np.ndarray) -> None:
+    """(H, W) / (H, W, 3|4) float in [0, 1] as a 16-bit PNG/TIFF (see :func:`sixteen_bit_note`)."""
+    u16 = np.clip(np.rint(np.nan_to_num(a.astype(np.float64)) * 65535.0), 0, 65535).astype(np.uint16)
+    if u16.ndim == 2:
+        fmt = "PNG" if path.suffix.lower() == ".png" else "TIFF"
+        atomic_write(path, lambda t: Image.fromarray(u16).save(t, format=fmt))
+        return
+    import cv2
+
+    bgr = np.ascontiguousarray(u16[..., [2, 1, 0, 3][: u16.shape[2]]])  # OpenCV is BGR(A)
+
+    def write(t: str) -> None:
+        if not cv2.imwrite(t, bgr):
+            raise OSError(f"{path}: OpenCV could not write it")
+    atomic_write(path, write)
+
+
 def save_image(path: str | Path, image: Any, palette: Sequence[int] | np.ndarray | None = None,
-               quality: int = 95) -> Path:
+               quality: int = 95, png_compression: int | None = None, bits: Literal[8, 16] = 8) -> Path:
     """Write an image atomically; returns the path.
 
     Args:
         path: destination; the format follows the suffix (parent folders are created).
-        image: numpy (H, W) / (H, W, 1|3|4) or torch (C, H, W) / (1, C, H, W) / (H, W).
-            Floats are taken as [0, 1] (clipped, rounded to 8 bits); ``uint8`` as is;
-            other integer (H, W) arrays are label maps saved exactly (8-bit, or 16-bit PNG
-            when a value exceeds 255).
+        image: numpy (H, W) / (H, W, 1|2|3|4) or torch (C, H, W) / (1, C, H, W) / (H, W)
+            (2 channels: gray + alpha). Floats are taken as [0, 1] (clipped, rounded to 8
+            bits, or 16 with ``bits=16``); ``uint8`` as is; other integer (H, W) arrays are
+            label maps saved exactly (8-bit, or 16-bit PNG when a value exceeds 255).
         palette: for label maps: flat ``[r0, g0, b0, r1, ...]`` or an (K, 3) array; the
             image is saved as a palette (``P``) PNG whose indices are the values, so
             :func:`read_mask` reads them back unchanged.
-        quality: JPEG/WebP quality.
+        quality: JPEG/WebP quality (1-100).
+        png_compression: zlib level 0-9 of PNGs (None: Pillow's default, 6). Lower is faster
+            and larger; every level decodes to the same pixels.
+        bits: 16 keeps a float image's precision in a 16-bit PNG/TIFF where
+            :func:`sixteen_bit_note` says it can (else ValueError).
     """
     path = Path(path)
     a = _as_numpy_hwc(image)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
-        raise ValueError(f"save_image expects (H, W), (H, W, 3|4) or (C, H, W) with C in 1, 3, 4; got {a.shape}")
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (2, 3, 4)):
+        raise ValueError(f"save_image expects (H, W), (H, W, 2|3|4) or (C, H, W) with C in 1..4; got {a.shape}")
+    if png_compression is not None and not 0 <= png_compression <= 9:
+        raise ValueError(f"png_compression must be in 0..9, got {png_compression}")
+    if bits == 16 and np.issubdtype(a.dtype, np.floating):
+        note = sixteen_bit_note(path, 1 if a.ndim == 2 else a.shape[2])
+        if note:
+            raise ValueError(f"{path}: {note}")
+        _save_16bit(path, a)
+        return path
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     if np.issubdtype(a.dtype, np.floating):
@@ -390,14 +438,16 @@ def save_image(path: str | Path, image: Any, palette: Sequence[int] | np.ndarray
         flat = np.asarray(palette, dtype=np.uint8).reshape(-1).tolist()
         img.putpalette(flat + [0] * (768 - len(flat)) if len(flat) < 768 else flat[:768])
     else:
-        img = Image.fromarray(a)  # uint16 (H, W) -> I;16
+        img = Image.fromarray(a, "LA") if a.ndim == 3 and a.shape[2] == 2 else Image.fromarray(a)  # uint16 -> I;16
     ext = path.suffix.lower()
     fmt = Image.registered_extensions().get(ext)
     if fmt is None:
         raise ValueError(f"{path}: unknown image extension {path.suffix!r}")
     if fmt == "JPEG" and img.mode not in ("RGB", "L"):
-        raise ValueError(f"{path}: JPEG cannot store mode {img.mode}; save as .png")
+        raise ValueError(f"{path}: JPEG cannot store mode {img.mode} (alpha); save as .png or .webp")
     params: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if fmt == "PNG" and png_compression is not None:
+        params["compress_level"] = png_compression
     atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **params))
     return path
 
