@@ -1,0 +1,107 @@
+"""datasets/build_photo_corpus.py on a fake wallpaper tree (no Debian packages needed)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SCRIPT = Path(__file__).resolve().parent.parent / "datasets" / "build_photo_corpus.py"
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    spec = importlib.util.spec_from_file_location("build_photo_corpus", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _fake_tree(root: Path, corpus, names) -> None:
+    rng = np.random.default_rng(0)
+    for name in names:
+        p = root / corpus.PHOTOS[name][0]
+        p.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(p)
+
+
+def _files(out: Path, split: str) -> list[str]:
+    return sorted(p.name for p in (out / split).iterdir())
+
+
+def test_allow_list_entries_are_complete(corpus):
+    assert len(corpus.PHOTOS) >= 20
+    rels = set()
+    for name, (rel, pkg, author, licence, split) in corpus.PHOTOS.items():
+        assert pkg in corpus.PACKAGES, name
+        assert licence.strip(), name
+        assert author.strip(), name
+        assert split in ("train", "val"), name
+        assert not rel.startswith("/"), name
+        rels.add(rel)
+    assert len(rels) == len(corpus.PHOTOS)
+    # one size per KDE wallpaper: never two files of the same wallpaper folder
+    kde = [r.split("/")[1] for r in rels if r.startswith("wallpapers/")]
+    assert len(kde) == len(set(kde))
+    n_val = sum(v[4] == "val" for v in corpus.PHOTOS.values())
+    assert 0.15 <= n_val / len(corpus.PHOTOS) <= 0.20
+
+
+def test_build_layout_split_licences_idempotent(corpus, tmp_path, capsys):
+    src, out = tmp_path / "share", tmp_path / "out"
+    _fake_tree(src, corpus, corpus.PHOTOS)
+    assert corpus.main(["--out", str(out), "--source-root", str(src)]) == 0
+    want = {s: sorted(n + Path(v[0]).suffix for n, v in corpus.PHOTOS.items() if v[4] == s)
+            for s in ("train", "val")}
+    assert _files(out, "train") == want["train"]
+    assert _files(out, "val") == want["val"]
+    assert "train 19, val 4, total 23" in capsys.readouterr().out
+    rows = json.loads((out / "licenses.json").read_text(encoding="utf-8"))
+    assert len(rows) == len(corpus.PHOTOS) and all(r["licence"] and r["package"] for r in rows)
+    md = (out / "LICENSES.md").read_text(encoding="utf-8")
+    assert "val/kde_Grey.jpg" in md and "Risto Saukonpää" in md and "GPL-2+" in md
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    assert corpus.main(["--out", str(out), "--source-root", str(src)]) == 0
+    assert _files(out, "train") == want["train"] and _files(out, "val") == want["val"]
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.parent.name in ("train", "val")}
+    assert all(before[p] == t for p, t in after.items())  # images not rewritten
+
+
+def test_missing_file_warns_and_rest_is_built(corpus, tmp_path, capsys):
+    src, out = tmp_path / "share", tmp_path / "out"
+    names = sorted(corpus.PHOTOS)
+    _fake_tree(src, corpus, names[1:])
+    assert corpus.main(["--out", str(out), "--source-root", str(src)]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and corpus.PHOTOS[names[0]][0] in err
+    built = _files(out, "train") + _files(out, "val")
+    assert len(built) == len(names) - 1 and not any(b.startswith(names[0] + ".") for b in built)
+
+
+def test_nothing_found_exits_2(corpus, tmp_path, capsys):
+    assert corpus.main(["--out", str(tmp_path / "out"), "--source-root", str(tmp_path)]) == 2
+    assert "error: none of the" in capsys.readouterr().err
+
+
+def test_unfriendly_format_is_converted_to_png(corpus, tmp_path, monkeypatch):
+    src, out = tmp_path / "share", tmp_path / "out"
+    name = sorted(corpus.PHOTOS)[0]
+    rel, *rest = corpus.PHOTOS[name]
+    rel = str(Path(rel).with_suffix(".bmp"))
+    monkeypatch.setattr(corpus, "PHOTOS", {name: (rel, *rest)})
+    (src / rel).parent.mkdir(parents=True)
+    Image.new("RGB", (10, 8), (1, 2, 3)).save(src / rel)
+    assert corpus.main(["--out", str(out), "--source-root", str(src)]) == 0
+    (png,) = (out / rest[3]).iterdir()
+    assert png.name == name + ".png"
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size == (10, 8)
+
+
+def test_install_without_apt_is_one_line_error(corpus, monkeypatch, tmp_path):
+    monkeypatch.setattr(corpus.shutil, "which", lambda _name: None)
+    with pytest.raises(SystemExit, match=r"^error: --install needs apt-get"):
+        corpus.main(["--out", str(tmp_path), "--install"])
