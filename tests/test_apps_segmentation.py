@@ -180,3 +180,23 @@ def test_eval_two_processes_equals_one(tiny_run: Path, tmp_path: Path) -> None:
     assert r1["labelled_pixels"] == r2["labelled_pixels"] == _labelled_pixels(tiny_run)
     drop = {"processes"}
     assert {k: v for k, v in r1.items() if k not in drop} == {k: v for k, v in r2.items() if k not in drop}
+
+
+def test_infer_never_writes_over_its_inputs(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`-o` = the input folder (outputs would be a.png over a.png) or the input file itself: one
+    line, exit 2, the inputs byte for byte as they were, nothing written."""
+    photos = tmp_path / "photos"
+    a = _photo(photos / "a.png", 20, 24)
+    before = a.read_bytes()
+    for inputs, out in (([str(photos)], str(photos)), ([str(a)], str(a)), ([str(a)], str(photos / ".." / "photos" / "a.png"))):
+        rc = run(_tool("infer"), ["--task", "seg", "--checkpoint", str(tiny_run), *inputs, "-o", out])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and "would overwrite the input" in err[0] and err[0].startswith("error: -o: "), err
+        assert a.read_bytes() == before and sorted(p.name for p in photos.iterdir()) == ["a.png"]
+    from i2i.apps.common import output_paths
+
+    link = tmp_path / "link.png"
+    link.symlink_to(a)
+    with pytest.raises(Exception, match="would overwrite the input"):
+        output_paths([a], str(link), True, "unused")
+    assert output_paths([a], str(tmp_path / "out"), False, "unused", suffix="_x4") == [tmp_path / "out" / "a_x4.png"]

@@ -97,7 +97,7 @@ def output_paths(files: list[Path], output: str | None, single_file: bool, defau
             raise ConfigError("masks are written as palette PNGs: use a .png name", "-o")
         if not single_file:
             raise ConfigError("several inputs need an output folder, not a file name", "-o")
-        return [Path(output)]
+        return refuse_overwriting_inputs(files, [Path(output)])
     folder = Path(output).expanduser() if output else Path(default_folder)
     used: dict[str, int] = {}
     out = []
@@ -106,7 +106,28 @@ def output_paths(files: list[Path], output: str | None, single_file: bool, defau
         used[f.stem] = n + 1
         e = ext or (f.suffix.lower() if f.suffix.lower() in IMAGE_EXTENSIONS else ".png")
         out.append(folder / (f"{f.stem}{suffix}{e}" if n == 0 else f"{f.stem}_{n}{suffix}{e}"))
-    return out
+    return refuse_overwriting_inputs(files, out)
+
+
+def _identity(p: Path) -> tuple:
+    """What makes two paths one file: device + inode when it exists (hard links, symlinks),
+    else the resolved path."""
+    try:
+        st = p.stat()
+        return (st.st_dev, st.st_ino)
+    except OSError:
+        return (str(p.expanduser().resolve()),)
+
+
+def refuse_overwriting_inputs(inputs: list[Path], outputs: list[Path]) -> list[Path]:
+    """``outputs`` unchanged, or a one-line error if one of them is an input file: a run
+    never writes over what it reads (``-o`` naming the input, or the input's own folder)."""
+    sources = {_identity(src): src for src in inputs}
+    for dst in outputs:
+        src = sources.get(_identity(dst))
+        if src is not None:
+            raise ConfigError(f"{dst} would overwrite the input {src}; choose another output file or folder", "-o")
+    return outputs
 
 
 def tile_panels(rows: list[list[np.ndarray]], zoom: int = 1, gap: int = 2) -> np.ndarray:
