@@ -56,6 +56,7 @@ class TrainConfig:
     max_nonfinite: int = 10
     on_nonfinite: Literal["stop", "reload"] = "stop"  # reload: back to the last checkpoint, lr × nonfinite_lr_factor
     nonfinite_lr_factor: float = 0.5
+    max_reloads: int = 3  # on_nonfinite=reload: give up after this many reloads (the factor compounds)
     init: dict[str, str] = field(default_factory=dict)  # slot -> export dir / run dir to start from
 
 
@@ -276,6 +277,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"must be >= 1, got {getattr(cfg.data, k)}", f"data.{k}")
     if cfg.data.num_workers < 0:
         raise ConfigError(f"must be >= 0, got {cfg.data.num_workers}", "data.num_workers")
+    if t.max_reloads < 0:
+        raise ConfigError(f"must be >= 0, got {t.max_reloads}", "train.max_reloads")
     if not 0.0 < t.nonfinite_lr_factor <= 1.0:
         raise ConfigError(f"must be in (0, 1], got {t.nonfinite_lr_factor}", "train.nonfinite_lr_factor")
     if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
