@@ -642,7 +642,7 @@ class Trainer:
             self._reload_or_stop(f"{self.cfg.train.max_nonfinite} non-finite steps in a row at step {hit} "
                                  f"({streak} by step {self.step})")
 
-    def _reload_or_stop(self, what: str, can_reload: bool = True) -> None:
+    def _reload_or_stop(self, what: str, can_reload: bool = True, weights_finite: bool = True) -> None:
         """``train.on_nonfinite``: back to the last checkpoint with lower rates, or stop, saying
         where the last finite state is (a save of non-finite weights writes nothing)."""
         t = self.cfg.train
@@ -663,12 +663,12 @@ class Trainer:
                       f"×{self.lr_scale:g} of the configured values", flush=True)
             return
         self._guard.reset()  # the checkpoint below records the state, not a pending stop
-        path = self.save()
+        path = self.save() if weights_finite else None
         if path is not None:
             where = f"last good state saved to {path}"
         else:
-            where = (f"the weights are no longer finite; last finite checkpoint: {last}" if last is not None
-                     else "the weights are no longer finite and there is no earlier checkpoint")
+            where = (f"non-finite weights not saved; last finite checkpoint: {last}" if last is not None
+                     else "non-finite weights not saved, and there is no earlier checkpoint")
         raise TrainingError(f"{what}; {where}. Lower the learning rate, enable train.grad_clip, "
                             f"or set train.on_nonfinite=reload")
 
@@ -746,14 +746,14 @@ class Trainer:
             if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step != t.max_steps:
                 self.evaluate()
             if save_now and self.save() is None:  # e.g. buffers gone non-finite while the losses were not
-                self._reload_or_stop(f"weights not finite at step {self.step}")
+                self._reload_or_stop(f"weights not finite at step {self.step}", weights_finite=False)
         bar.close()
         self.finish()
         return self.run_dir
 
     def finish(self) -> None:
         if self.save() is None:
-            self._reload_or_stop(f"weights not finite at the end (step {self.step})", can_reload=False)
+            self._reload_or_stop(f"weights not finite at the end (step {self.step})", can_reload=False, weights_finite=False)
         if self.cfg.logging.sample_every:
             self.write_samples()
         if self.cfg.eval.at_end:
