@@ -114,6 +114,8 @@ def check_yaml_size(value: Any, where: str) -> None:
     sizes: dict[int, int] = {}
 
     def count(v: Any, depth: int) -> int:
+        if isinstance(v, int) and abs(v).bit_length() > 64:  # no setting needs more; str() of a huge one fails
+            raise ConfigError(f"{where}: an integer of {abs(v).bit_length()} bits is out of range (64 at most)")
         if not isinstance(v, (dict, list, tuple)):
             return 1
         if depth > MAX_YAML_DEPTH:
@@ -138,6 +140,8 @@ def load_yaml_text(text: str, where: str) -> Any:
         raise ConfigError(f"{where}{line}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
     except RecursionError:  # PyYAML's composer recurses once per nesting level
         raise ConfigError(f"{where}: nested too deeply") from None
+    except ValueError:  # int() of more than 4300 digits (Python's limit) inside the YAML constructor
+        raise ConfigError(f"{where}: a number too long to read (over 4300 digits)") from None
     check_yaml_size(value, where)
     return value
 
@@ -155,6 +159,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = raw  # not YAML: keep the literal string
     except RecursionError:
         raise ConfigError("nested too deeply", key) from None
+    except ValueError:  # int() of more than 4300 digits inside the YAML constructor
+        raise ConfigError("a number too long to read (over 4300 digits)", key) from None
     check_yaml_size(value, key)
     return key.split("."), value
 
@@ -277,6 +283,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"must be >= 1, got {getattr(cfg.data, k)}", f"data.{k}")
     if cfg.data.num_workers < 0:
         raise ConfigError(f"must be >= 0, got {cfg.data.num_workers}", "data.num_workers")
+    if not 0 <= t.seed < 2**31:  # NumPy takes 32-bit seeds; resumes add the step to it
+        raise ConfigError(f"must be in [0, 2**31), got {t.seed}", "train.seed")
     if t.max_reloads < 0:
         raise ConfigError(f"must be >= 0, got {t.max_reloads}", "train.max_reloads")
     if not 0.0 < t.nonfinite_lr_factor <= 1.0:

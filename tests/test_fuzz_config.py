@@ -97,7 +97,7 @@ hostile_values = st.one_of(
     st.integers(1, 200_000).map(lambda n: "[" * n + "]" * n),
     st.integers(1, 200_000).map(lambda n: "{a: " * n + "1" + "}" * n),
     st.integers(1, 2_000_000).map(lambda n: "x" * n),
-    st.integers(1, 500).map(lambda n: "9" * n),
+    st.integers(1, 6000).map(lambda n: "9" * n), st.integers(1, 6000).map(lambda n: "-0x" + "f" * n),
     st.sampled_from(["1e400", "-1e400", ".nan", "&a [*a]"]))
 HOSTILE_KEYS = ["logging.project", "optim.generator.betas", "train.max_steps", "data.batch_size", "name", "recipe"]
 
@@ -161,3 +161,24 @@ def test_cli_refuses_an_alias_bomb_in_one_line(tmp_path: Path) -> None:
     p = subprocess.run(tool("train") + [str(bomb), "--output-dir", str(tmp_path / "run")], cwd=ROOT, capture_output=True,
                        text=True, timeout=300)
     assert p.returncode == 2 and p.stderr.strip() == f"error: {bomb}: expands to more than 100,000 values (YAML aliases?)"
+
+
+def test_huge_numbers_and_seeds_are_one_line(tmp_path: Path) -> None:
+    cases = {"train.max_steps=" + "9" * 5000: "train.max_steps: a number too long to read (over 4300 digits)",
+             "train.max_steps=-0x" + "f" * 5000: "train.max_steps: an integer of 20000 bits is out of range (64 at most)",
+             "train.seed=4294967296": "train.seed: must be in [0, 2**31), got 4294967296"}
+    for override, message in cases.items():
+        try:
+            load_config(ROOT / "tasks/acgan_mnist.yaml", [override])
+        except ConfigError as e:
+            assert str(e) == message
+        else:
+            raise AssertionError(f"accepted {override[:40]}")
+    big = tmp_path / "big.yaml"
+    big.write_text(BASE_TEXT + "\ntrain:\n  max_steps: " + "9" * 5000 + "\n")
+    try:
+        load_config(big)
+    except ConfigError as e:
+        assert str(e) == f"{big}: a number too long to read (over 4300 digits)"
+    else:
+        raise AssertionError("accepted a 5000-digit number")
