@@ -56,6 +56,7 @@ class TrainConfig:
     max_nonfinite: int = 10
     on_nonfinite: Literal["stop", "reload"] = "stop"  # reload: back to the last checkpoint, lr × nonfinite_lr_factor
     nonfinite_lr_factor: float = 0.5
+    max_reloads: int = 3  # on_nonfinite=reload: give up after this many reloads (the factor compounds)
     init: dict[str, str] = field(default_factory=dict)  # slot -> export dir / run dir to start from
 
 
@@ -98,6 +99,53 @@ class Config:
 
 
 # ----------------------------------------------------------------------------- parsing
+MAX_YAML_NODES = 100_000  # far above any real config (a few hundred nodes), far below a "billion laughs"
+MAX_YAML_DEPTH = 64
+
+
+def check_yaml_size(value: Any, where: str) -> None:
+    """Refuse a parsed YAML value whose *expanded* size or depth is out of bounds.
+
+    PyYAML shares the node behind every alias, so a 200-byte "billion laughs" parses quickly
+    and only explodes in whatever walks it (error messages, deepcopy, dump). The count is
+    memoised per shared object, so the check itself never expands anything; depth is bounded
+    before Python's recursion limit, and a self-referencing alias counts as too deep.
+    """
+    sizes: dict[int, int] = {}
+
+    def count(v: Any, depth: int) -> int:
+        if isinstance(v, int) and abs(v).bit_length() > 64:  # no setting needs more; str() of a huge one fails
+            raise ConfigError(f"{where}: an integer of {abs(v).bit_length()} bits is out of range (64 at most)")
+        if not isinstance(v, (dict, list, tuple)):
+            return 1
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError(f"{where}: nested deeper than {MAX_YAML_DEPTH} levels")
+        if id(v) not in sizes:
+            items = [x for kv in v.items() for x in kv] if isinstance(v, dict) else v
+            sizes[id(v)] = 1 + sum(count(x, depth + 1) for x in items)
+            if sizes[id(v)] > MAX_YAML_NODES:
+                raise ConfigError(f"{where}: expands to more than {MAX_YAML_NODES:,} values (YAML aliases?)")
+        return sizes[id(v)]
+
+    count(value, 0)
+
+
+def load_yaml_text(text: str, where: str) -> Any:
+    """``yaml.safe_load`` with every failure as one ConfigError line naming ``where``."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{where}{line}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise ConfigError(f"{where}: nested too deeply") from None
+    except ValueError:  # int() of more than 4300 digits (Python's limit) inside the YAML constructor
+        raise ConfigError(f"{where}: a number too long to read (over 4300 digits)") from None
+    check_yaml_size(value, where)
+    return value
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``train.max_steps=200`` -> (["train", "max_steps"], 200); the value is YAML."""
     if "=" not in text:
@@ -109,6 +157,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw != "" else None
     except yaml.YAMLError:
         value = raw  # not YAML: keep the literal string
+    except RecursionError:
+        raise ConfigError("nested too deeply", key) from None
+    except ValueError:  # int() of more than 4300 digits inside the YAML constructor
+        raise ConfigError("a number too long to read (over 4300 digits)", key) from None
+    check_yaml_size(value, key)
     return key.split("."), value
 
 
@@ -230,6 +283,10 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"must be >= 1, got {getattr(cfg.data, k)}", f"data.{k}")
     if cfg.data.num_workers < 0:
         raise ConfigError(f"must be >= 0, got {cfg.data.num_workers}", "data.num_workers")
+    if not 0 <= t.seed < 2**31:  # NumPy takes 32-bit seeds; resumes add the step to it
+        raise ConfigError(f"must be in [0, 2**31), got {t.seed}", "train.seed")
+    if t.max_reloads < 0:
+        raise ConfigError(f"must be >= 0, got {t.max_reloads}", "train.max_reloads")
     if not 0.0 < t.nonfinite_lr_factor <= 1.0:
         raise ConfigError(f"must be in (0, 1], got {t.nonfinite_lr_factor}", "train.nonfinite_lr_factor")
     if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
@@ -264,12 +321,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    raw = load_yaml_text(path.read_text(), str(path))
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     raw = apply_overrides(raw, overrides or [])
@@ -282,6 +334,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
 def config_from_dict(raw: dict[str, Any]) -> Config:
     import i2i  # noqa: F401
 
+    check_yaml_size(raw, "config")
     cfg = _from_dict(Config, copy.deepcopy(raw), "")
     validate(cfg)
     return cfg

@@ -15,6 +15,17 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
+def short_repr(value: object, limit: int = 80) -> str:
+    """A bounded ``repr`` for error messages: a huge or deeply shared value (a YAML alias bomb)
+    is never expanded in full; ``reprlib`` stops at a few items and levels before ``limit`` cuts."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlong = 3, limit, limit, limit
+    text = r.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class ConfigError(I2IError, ValueError):
     """A config key is unknown, has the wrong type, or names something that does not exist."""
 

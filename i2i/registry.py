@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from .errors import ConfigError
+from .errors import ConfigError, short_repr
 from .typecheck import check_kwargs
 
 T = TypeVar("T")
@@ -47,7 +47,7 @@ class Registry:
 
     def get(self, name: str, key: str | None = None) -> Callable[..., Any]:
         if not isinstance(name, str) or name not in self._table:
-            raise ConfigError(f"unknown {self.kind} {name!r}; available: {', '.join(self.list())}", key)
+            raise ConfigError(f"unknown {self.kind} {short_repr(name)}; available: {', '.join(self.list())}", key)
         return self._table[name]
 
     def validate(self, spec: Mapping[str, Any], key: str = "", injected: tuple[str, ...] = ()) -> None:

@@ -14,7 +14,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Union
 
-from .errors import ConfigError
+from .errors import ConfigError, short_repr
 
 
 def hints_of(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def _matches(value: Any, ann: Any) -> bool:
 
 def check_value(value: Any, ann: Any, key: str) -> None:
     if not _matches(value, ann):
-        raise ConfigError(f"expected {type_name(ann)}, got {value!r} ({type(value).__name__})", key)
+        raise ConfigError(f"expected {type_name(ann)}, got {short_repr(value)} ({type(value).__name__})", key)
 
 
 def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any], key: str = "", injected: tuple[str, ...] = ()) -> None:

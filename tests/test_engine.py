@@ -13,7 +13,7 @@ from i2i.config import load_config
 from i2i.engine import checkpoint as ckpt
 from i2i.engine.tracking import read_metrics
 from i2i.engine.trainer import ResumableBatchSampler, Trainer, TrainingError
-from i2i.errors import CheckpointError
+from i2i.errors import CheckpointError, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["logging.tracker=none", "logging.progress=false", "eval.every=0", "eval.at_end=false", "logging.sample_every=0",
@@ -208,8 +208,19 @@ def test_sampler_is_sharded_and_restartable() -> None:
     r1 = iter(ResumableBatchSampler(10, 2, seed=1, rank=1, world=2))
     a, b = next(r0), next(r1)
     assert not {i for i, _ in a} & {i for i, _ in b}
-    tiny = iter(ResumableBatchSampler(3, 8, seed=0))  # smaller than a batch: wraps around
-    assert len(next(tiny)) == 8
+    # a global batch larger than the data set is refused (it used to wrap around, and 10**9 never finished)
+    with pytest.raises(ConfigError, match=r"^data.batch_size: 8 is more than the 3 training samples; use at most 3$"):
+        ResumableBatchSampler(3, 8, seed=0)
+    with pytest.raises(ConfigError, match=r"^data.batch_size: 2 × 2 processes is more than the 3 training samples"):
+        ResumableBatchSampler(3, 2, seed=0, world=2)
+    exact = iter(ResumableBatchSampler(3, 3, seed=0))  # one batch per epoch, a fresh permutation each time
+    assert sorted(i for i, _ in next(exact)) == [0, 1, 2] and sorted(i for i, _ in next(exact)) == [0, 1, 2]
+
+
+def test_a_batch_larger_than_the_training_set_is_refused_before_training(tmp_path: Path) -> None:
+    cfg = load_config(ROOT / "tasks/cgan_mnist.yaml", FAST + ["train.max_steps=1", "data.batch_size=1000000000"])
+    with pytest.raises(ConfigError, match=r"^data.batch_size: 1000000000 is more than the \d+ training samples"):
+        Trainer(cfg, output_dir=tmp_path)
 
 
 def test_wandb_offline_run_holds_the_logged_values(tmp_path: Path) -> None:

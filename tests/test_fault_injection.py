@@ -55,6 +55,9 @@ def test_random_kills_and_a_kill_during_save_then_resume(tmp_path: Path) -> None
         reached = logged_steps(out)[-1]
         saved = int(last.name.split("_")[1])
         assert reached - saved < 5 + 2, "lost more than one checkpoint interval"
+        assert (out / "train.lock").is_file()  # left by the killed process: the next start takes it over
+        if saved >= 10:  # an earlier save's export completed: readable even if this kill hit the export swap
+            assert (ckpt.resolve_export_dir(out / "export") / "config.json").is_file()
         resume = True
 
     # a kill while a checkpoint is being written: the save is slowed down to widen the window
@@ -76,3 +79,4 @@ def test_random_kills_and_a_kill_during_save_then_resume(tmp_path: Path) -> None
     assert steps == list(range(1, total + 1)), "the final history must be one clean run of every step"
     assert not list((out / "checkpoints").glob(".tmp-step_*"))  # the stale temp folder was cleaned by the next save
     assert (out / "export" / "config.json").is_file()
+    assert not (out / "train.lock").exists()  # released at the end of the run

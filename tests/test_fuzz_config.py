@@ -80,3 +80,105 @@ def test_a_non_mapping_config_file(tmp_path: Path) -> None:
         assert "expected a mapping" in str(e)
     else:
         raise AssertionError("a list config was accepted")
+
+
+# ---- hostile YAML: alias bombs, deep nesting, huge values ------------------------------------
+BASE_TEXT = "\n".join(ln for ln in (ROOT / "tasks/acgan_mnist.yaml").read_text().splitlines() if not ln.startswith("logging"))
+
+
+def alias_bomb(levels: int, width: int) -> str:
+    """``levels`` anchors, each a list of ``width`` aliases of the one before: width**levels values."""
+    rows = [f"&l0 [{', '.join(['lol'] * width)}]"] + [f"&l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "[" + ", ".join(rows) + "]"
+
+
+hostile_values = st.one_of(
+    st.builds(alias_bomb, st.integers(1, 12), st.integers(1, 12)),
+    st.integers(1, 200_000).map(lambda n: "[" * n + "]" * n),
+    st.integers(1, 200_000).map(lambda n: "{a: " * n + "1" + "}" * n),
+    st.integers(1, 2_000_000).map(lambda n: "x" * n),
+    st.integers(1, 6000).map(lambda n: "9" * n), st.integers(1, 6000).map(lambda n: "-0x" + "f" * n),
+    st.sampled_from(["1e400", "-1e400", ".nan", "&a [*a]"]))
+HOSTILE_KEYS = ["logging.project", "optim.generator.betas", "train.max_steps", "data.batch_size", "name", "recipe"]
+
+
+def one_error_line(e: ConfigError) -> None:
+    assert str(e) and "\n" not in str(e) and len(str(e)) < 1000, str(e)[:2000]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(key=st.sampled_from(HOSTILE_KEYS), value=hostile_values, in_file=st.booleans())
+def test_hostile_yaml_validates_or_fails_in_one_short_line(key: str, value: str, in_file: bool, tmp_path_factory) -> None:  # noqa: ANN001
+    """In the file (a later duplicate section wins in PyYAML) or as an override: a config or one short line."""
+    path = tmp_path_factory.mktemp("hostile") / "cfg.yaml"
+    section, _, sub = key.partition(".")
+    nested = f"\n{section}:\n  {sub}: {value}\n" if sub else f"\n{section}: {value}\n"
+    path.write_text(BASE_TEXT + (nested if in_file else "\n"))
+    try:
+        load_config(path, [] if in_file else [f"{key}={value}"])
+    except ConfigError as e:
+        one_error_line(e)
+
+
+def test_billion_laughs_and_deep_nesting_are_refused_quickly(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BASE_TEXT + "\nlogging:\n  project: " + alias_bomb(9, 9) + "\n")  # 9**9 = 387 M strings
+    try:
+        load_config(bomb)
+    except ConfigError as e:
+        assert str(e) == f"{bomb}: expands to more than 100,000 values (YAML aliases?)"
+    else:
+        raise AssertionError("an alias bomb was accepted")
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("x: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    try:
+        load_config(deep)
+    except ConfigError as e:
+        assert str(e) == f"{deep}: nested too deeply"
+    else:
+        raise AssertionError("a 100,000-deep config was accepted")
+    try:  # an override carries a bomb too
+        load_config(ROOT / "tasks/acgan_mnist.yaml", ["optim.generator.betas=" + alias_bomb(9, 9)])
+    except ConfigError as e:
+        one_error_line(e)
+        assert str(e).startswith("optim.generator.betas: expands to more than")
+    else:
+        raise AssertionError("an override alias bomb was accepted")
+
+
+def test_error_messages_show_a_bounded_value() -> None:
+    try:
+        load_config(ROOT / "tasks/acgan_mnist.yaml", ["logging.project=[" + ", ".join(["abcdefgh" * 50] * 2000) + "]"])
+    except ConfigError as e:
+        assert str(e).startswith("logging.project: expected str, got [") and len(str(e)) < 200, str(e)[:500]
+    else:
+        raise AssertionError("a list was accepted as logging.project")
+
+
+def test_cli_refuses_an_alias_bomb_in_one_line(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BASE_TEXT + "\nlogging:\n  project: " + alias_bomb(9, 9) + "\n")
+    p = subprocess.run(tool("train") + [str(bomb), "--output-dir", str(tmp_path / "run")], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 2 and p.stderr.strip() == f"error: {bomb}: expands to more than 100,000 values (YAML aliases?)"
+
+
+def test_huge_numbers_and_seeds_are_one_line(tmp_path: Path) -> None:
+    cases = {"train.max_steps=" + "9" * 5000: "train.max_steps: a number too long to read (over 4300 digits)",
+             "train.max_steps=-0x" + "f" * 5000: "train.max_steps: an integer of 20000 bits is out of range (64 at most)",
+             "train.seed=4294967296": "train.seed: must be in [0, 2**31), got 4294967296"}
+    for override, message in cases.items():
+        try:
+            load_config(ROOT / "tasks/acgan_mnist.yaml", [override])
+        except ConfigError as e:
+            assert str(e) == message
+        else:
+            raise AssertionError(f"accepted {override[:40]}")
+    big = tmp_path / "big.yaml"
+    big.write_text(BASE_TEXT + "\ntrain:\n  max_steps: " + "9" * 5000 + "\n")
+    try:
+        load_config(big)
+    except ConfigError as e:
+        assert str(e) == f"{big}: a number too long to read (over 4300 digits)"
+    else:
+        raise AssertionError("accepted a 5000-digit number")

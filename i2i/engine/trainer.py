@@ -52,18 +52,26 @@ class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
     """
 
     def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1, start: int = 0):
-        if n == 0:
-            raise ConfigError("the training set is empty", "data")
+        self.check_fits(n, batch_size, world)
         self.n, self.bs, self.seed, self.rank, self.world, self.start = n, batch_size, seed, rank, world, start
         self.global_bs = batch_size * world
         self.per_epoch = max(1, n // self.global_bs)
 
+    @staticmethod
+    def check_fits(n: int, batch_size: int, world: int) -> None:
+        """One global batch must fit in the data set: a batch larger than it would have to repeat
+        samples within a batch (and a huge one never finishes building). Data sets that repeat on
+        purpose (pix2pix's ``data.repeat``) count their repeats in ``len``."""
+        if n == 0:
+            raise ConfigError("the training set is empty", "data")
+        if batch_size * world > n:
+            procs = f" × {world} processes" if world > 1 else ""
+            raise ConfigError(f"{batch_size}{procs} is more than the {n} training samples; use at most {n // world}",
+                              "data.batch_size")
+
     def _epoch(self, e: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 100_003 + e)
-        perms = [torch.randperm(self.n, generator=g)]
-        while sum(len(p) for p in perms) < self.per_epoch * self.global_bs:  # tiny sets: wrap around
-            perms.append(torch.randperm(self.n, generator=g))
-        return torch.cat(perms)
+        return torch.randperm(self.n, generator=g)
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         b = self.start
@@ -186,8 +194,7 @@ class NonFiniteGuard:
 
 class Trainer:
     def __init__(self, cfg: Config, output_dir: str | Path | None = None, resume: bool | str | None = None):
-        from accelerate import Accelerator, PartialState
-        from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+        from accelerate import PartialState
 
         self.cfg = cfg
         t = cfg.train
@@ -195,8 +202,38 @@ class Trainer:
             use_deterministic_kernels()
         from ..distributed import use_cpu
 
-        PartialState(cpu=use_cpu())  # process group first: every process must agree on the run directory
+        state = PartialState(cpu=use_cpu())  # process group first: every process must agree on the run directory
         self.run_dir = self._resolve_run_dir(output_dir, resume)
+        self._lock = ckpt.RunLock(self.run_dir)
+        self._take_lock(state)
+        try:
+            self._setup(resume)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _take_lock(self, state: Any) -> None:
+        """The main process locks the run directory; every process learns the outcome (no hang)."""
+        from accelerate.utils import broadcast_object_list
+
+        refused: list[str | None] = [None]
+        if state.is_main_process:
+            try:
+                self._lock.acquire()
+            except CheckpointError as e:
+                refused = [str(e)]
+        if state.num_processes > 1:
+            broadcast_object_list(refused)
+        if refused[0]:
+            raise CheckpointError(refused[0])
+
+    def _setup(self, resume: bool | str | None) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+
+        from ..distributed import use_cpu
+
+        cfg, t = self.cfg, self.cfg.train
         trackers = None if cfg.logging.tracker == "none" else [cfg.logging.tracker]
         self.acc = acc = Accelerator(
             cpu=use_cpu(),
@@ -219,10 +256,7 @@ class Trainer:
         for slot, path in t.init.items():
             from ..inference import load_slot_weights
 
-            try:
-                self.models[slot].load_state_dict(load_slot_weights(path, slot), strict=True)
-            except RuntimeError as e:
-                raise CheckpointError(f"train.init.{slot}: {path} does not fit models.{slot} ({str(e).splitlines()[0]})") from None
+            ckpt.load_fitting(self.models[slot], load_slot_weights(path, slot), f"train.init.{slot}: {path}")
         data_kw = dict(cfg.data.kwargs)
         ds_cls = DATASETS.get(cfg.data.type)
         import inspect
@@ -231,6 +265,7 @@ class Trainer:
             data_kw["on_error"] = cfg.data.on_error
         self.train_ds = ds_cls(root=cfg.data.root, split="train", **data_kw)
         self.val_ds = ds_cls(root=cfg.data.root, split=cfg.data.val_split, **data_kw)
+        ResumableBatchSampler.check_fits(len(self.train_ds), cfg.data.batch_size, acc.num_processes)  # before any work
         if cfg.data.on_error == "skip" and "on_error" not in data_kw:  # the dataset reads lazily: skip per item
             from ..data.base import SkipUnreadable
 
@@ -274,11 +309,10 @@ class Trainer:
         self._guard = NonFiniteGuard(acc.device, t.max_nonfinite)
         self._nonfinite_reported = 0
         self.lr_scale = 1.0  # < 1 after non-finite reloads; saved, so a resume keeps the lowered rates
+        self.reloads = 0  # non-finite reloads by this process, bounded by train.max_reloads
         self.reload_data = False
-        resume_path = self._find_resume(resume)
-        if resume_path is not None:
-            self._load(resume_path)
-        else:
+        resume_path = self._resume_from(self._find_resume(resume))
+        if resume_path is None:
             set_seed(t.seed + acc.process_index)
 
         self.sampler = ResumableBatchSampler(len(self.train_ds), cfg.data.batch_size, t.seed, acc.process_index,
@@ -319,20 +353,47 @@ class Trainer:
         broadcast_object_list(stamp)  # one name for every process
         return Path("runs") / f"{name}-{stamp[0]}"
 
-    def _find_resume(self, resume: bool | str | None) -> Path | None:
+    def _find_resume(self, resume: bool | str | None) -> list[Path]:
+        """The checkpoints to try, newest first (one when a checkpoint was named)."""
         if not resume:
             if ckpt.latest_checkpoint(self.run_dir) is not None:
                 raise CheckpointError(f"{self.run_dir} already holds checkpoints: add --resume to continue it, or choose another --output-dir")
-            return None
+            return []
         p = Path(resume) if isinstance(resume, str) else self.run_dir
         if ckpt.STEP_RE.match(p.name):
             if not p.is_dir():
                 raise CheckpointError(f"--resume: {p} does not exist")
-            return p
-        latest = ckpt.latest_checkpoint(p)
-        if latest is None:
+            return [p]
+        found = ckpt.list_checkpoints(p)[::-1]  # at most keep_last (+1 mid-save) of them
+        if not found:
             raise CheckpointError(f"--resume: no checkpoint in {p / 'checkpoints'}")
-        return latest
+        return found
+
+    def _resume_from(self, candidates: list[Path]) -> Path | None:
+        """Load the newest readable candidate. An unreadable newer one (truncated, corrupt) is
+        moved aside to ``corrupt-step_…``, so later saves and ``keep_last`` pruning never rank it
+        above, or delete, the checkpoint actually used. An incompatible config is not skipped."""
+        errors: list[str] = []
+        for path in candidates:
+            try:
+                read = self._read(path)
+            except CheckpointError as e:
+                if len(candidates) == 1:
+                    raise
+                errors.append(str(e))
+                if self.is_main:
+                    print(f"skipping unreadable checkpoint: {e}", flush=True)
+                continue
+            if errors and self.is_main:
+                for bad in candidates[: len(errors)]:
+                    aside = bad.with_name(f"corrupt-{bad.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+                    os.rename(bad, aside)
+                    print(f"moved unreadable {bad.name} aside to {aside.name}", flush=True)
+            self._load(path, read)
+            return path
+        if errors:
+            raise CheckpointError(f"--resume: none of the last {len(candidates)} checkpoints is readable; newest: {errors[0]}")
+        return None
 
     def _init_trackers(self) -> None:
         kw: dict[str, Any] = {}
@@ -369,7 +430,19 @@ class Trainer:
             "num_processes": self.acc.num_processes,
         }
 
-    def save(self) -> Path:
+    def _weights_finite(self) -> bool:
+        tensors = [v for m in self.bare.values() for v in m.state_dict().values()]
+        if self.ema is not None:
+            tensors += list(self.ema.module.state_dict().values())
+        return ckpt.all_finite(tensors)
+
+    def save(self) -> Path | None:
+        """A checkpoint (and the export) of the current state; ``None``, writing nothing, when a
+        weight or buffer is not finite: every checkpoint on disk is a state worth going back to."""
+        if not self._weights_finite():  # saves may wait for the device: one reduction, one read
+            if self.is_main:
+                print(f"step {self.step}: weights are not finite; checkpoint and export not written", flush=True)
+            return None
         acc = self.acc
         root = self.run_dir / "checkpoints"
         final = root / f"step_{self.step:08d}"
@@ -391,19 +464,30 @@ class Trainer:
         acc.wait_for_everyone()
         return final
 
-    def _load(self, path: Path) -> None:
-        saved_cfg = yaml.safe_load((path / "config.yaml").read_text()) if (path / "config.yaml").is_file() else {}
+    def _read(self, path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any], dict[str, Any] | None]:
+        """Everything a checkpoint holds, read before anything is changed (so a bad one can be skipped)."""
+        return (ckpt.read_config(path / "config.yaml"), *ckpt.read_checkpoint(path, self.acc.process_index))
+
+    def _load(self, path: Path, read: tuple | None = None) -> None:
+        saved_cfg, tensors, state, rng = read or self._read(path)
         diff = _spec_diff(saved_cfg.get("models"), self.cfg.to_dict()["models"], "models")
         if saved_cfg.get("recipe") != self.cfg.to_dict()["recipe"]:
             diff.insert(0, "recipe")
         if diff:
             raise CheckpointError(f"{path}: checkpoint was made with a different architecture; differing keys: {', '.join(diff)}")
-        tensors, state, rng = ckpt.read_checkpoint(path, self.acc.process_index)
+        saved_optim = saved_cfg.get("optim") if isinstance(saved_cfg.get("optim"), dict) else {}
+        for s in self.opts:
+            old = saved_optim.get(s, {}).get("type") if isinstance(saved_optim.get(s), dict) else None
+            if old is not None and old != self.cfg.optim[s]["type"]:  # the saved state has another layout
+                raise CheckpointError(f"{path}: optim.{s}.type was {old!r} there, now {self.cfg.optim[s]['type']!r}; an "
+                                      f"optimizer's state cannot change type: keep {old!r}, or start a new run with "
+                                      f"train.init.{s}={self.run_dir}")
+        weights = path / "models.safetensors"
         for s, m in self.bare.items():
-            m.load_state_dict(ckpt.sub_state(tensors, s), strict=True)
+            ckpt.load_fitting(m, ckpt.sub_state(tensors, s), f"{weights} ({s})")
         if self.ema is not None:
             ema_sd = ckpt.sub_state(tensors, "ema.generator")
-            self.ema.module.load_state_dict(ema_sd or self.bare["generator"].state_dict(), strict=True)
+            ckpt.load_fitting(self.ema.module, ema_sd or self.bare["generator"].state_dict(), f"{weights} (ema.generator)")
         for s, o in self.opts.items():
             o.load_state_dict(state["optimizers"][s])
         for s, sc in self.scheds.items():
@@ -414,6 +498,7 @@ class Trainer:
         self.nonfinite, self._nonfinite_reported = 0, 0  # a resumed or reloaded run starts a fresh streak
         self._guard.reset()
         self.lr_scale = state.get("lr_scale", 1.0)
+        used = self._apply_hparams()
         if rng is not None:
             ckpt.set_rng_state(rng)
         else:  # a different number of processes than when saved: fresh, but deterministic, streams
@@ -422,6 +507,29 @@ class Trainer:
             set_seed(self.cfg.train.seed + 7919 * self.step + self.acc.process_index)
         if self.is_main:
             print(f"resumed from {path} at step {self.step}", flush=True)
+            for s in self.opts:
+                if saved_optim.get(s) != self.cfg.optim[s]:
+                    print(f"optim.{s} changed since the checkpoint; in use now: {used[s]}", flush=True)
+
+    def _apply_hparams(self) -> dict[str, str]:
+        """The configured optimizer hyperparameters, with lr × ``lr_scale``, into the optimizers and
+        schedules just loaded from a checkpoint (``load_state_dict`` restores the saved ones, so a
+        changed ``optim.<slot>`` would be recorded but not used). Returns what is used, per slot."""
+        used = {}
+        for s, opt in self.opts.items():
+            probe = build_optimizer(self.cfg.optim[s], f"optim.{s}", [nn.Parameter(torch.zeros(1, device=self.acc.device))])
+            hp = {k: v for k, v in probe.defaults.items() if k not in ("fused", "foreach", "differentiable", "capturable")}
+            base = float(hp["lr"]) * self.lr_scale
+            inner = getattr(opt, "optimizer", opt)
+            sched = getattr(self.scheds[s], "scheduler", self.scheds[s])
+            for i, group in enumerate(inner.param_groups):
+                group.update({k: v for k, v in hp.items() if k in group})
+                group["initial_lr"] = base
+                group["lr"] = base * (sched.lr_lambdas[i](sched.last_epoch) if hasattr(sched, "lr_lambdas") else 1.0)
+            sched.base_lrs = [base] * len(inner.param_groups)
+            sched._last_lr = [g["lr"] for g in inner.param_groups]
+            used[s] = ", ".join(f"{k}={v}" for k, v in hp.items() if k != "lr") + f", lr={base:g} (now {inner.param_groups[0]['lr']:g})"
+        return used
 
     def export(self) -> Path:
         """``export/``: generator (EMA weights if enabled) + discriminator + config.json."""
@@ -537,30 +645,47 @@ class Trainer:
                 print(f"step {self.step}: {total - self._nonfinite_reported} non-finite step(s) skipped since the last "
                       f"check ({streak} in a row now)", flush=True)
             self._nonfinite_reported = total
-        if hit < 0:
-            return
+        if hit >= 0:
+            self._reload_or_stop(f"{self.cfg.train.max_nonfinite} non-finite steps in a row at step {hit} "
+                                 f"({streak} by step {self.step})")
+
+    def _reload_or_stop(self, what: str, can_reload: bool = True, weights_finite: bool = True) -> None:
+        """``train.on_nonfinite``: back to the last checkpoint with lower rates, or stop, saying
+        where the last finite state is (a save of non-finite weights writes nothing)."""
         t = self.cfg.train
         last = ckpt.latest_checkpoint(self.run_dir)
-        if t.on_nonfinite == "reload" and last is not None:
+        if can_reload and t.on_nonfinite == "reload" and last is not None:
+            if self.reloads >= t.max_reloads:
+                raise TrainingError(f"{what}, again after {self.reloads} reloads (train.max_reloads) with learning rates at "
+                                    f"×{self.lr_scale:g}; the last checkpoint is {last}. Lower the learning rate or "
+                                    f"enable train.grad_clip")
+            self.reloads += 1
+            scale = self.lr_scale * t.nonfinite_lr_factor  # compounds: _load restores the checkpoint's own scale
             self._load(last)
-            for s, opt in self.opts.items():
-                for group in opt.param_groups:
-                    group["lr"] *= t.nonfinite_lr_factor
-                sched = getattr(self.scheds[s], "scheduler", self.scheds[s])
-                sched.base_lrs = [lr * t.nonfinite_lr_factor for lr in sched.base_lrs]
-            self.lr_scale *= t.nonfinite_lr_factor
+            self.lr_scale = scale
+            self._apply_hparams()
             self.reload_data = True
             if self.is_main:
-                print(f"reloaded {last} and scaled learning rates by {t.nonfinite_lr_factor} "
-                      f"(now ×{self.lr_scale:g} of the configured values)", flush=True)
+                print(f"{what}: reloaded {last} (reload {self.reloads} of {t.max_reloads}); learning rates now "
+                      f"×{self.lr_scale:g} of the configured values", flush=True)
             return
         self._guard.reset()  # the checkpoint below records the state, not a pending stop
-        path = self.save()
-        raise TrainingError(f"{t.max_nonfinite} non-finite steps in a row at step {hit} ({streak} by step {self.step}); "
-                            f"last good state saved to {path}. Lower the learning rate, enable train.grad_clip, "
+        path = self.save() if weights_finite else None
+        if path is not None:
+            where = f"last good state saved to {path}"
+        else:
+            where = (f"non-finite weights not saved; last finite checkpoint: {last}" if last is not None
+                     else "non-finite weights not saved, and there is no earlier checkpoint")
+        raise TrainingError(f"{what}; {where}. Lower the learning rate, enable train.grad_clip, "
                             f"or set train.on_nonfinite=reload")
 
     def fit(self) -> Path:
+        try:
+            return self._fit()
+        finally:  # done with the run directory, whichever way the run ended
+            self._lock.release()
+
+    def _fit(self) -> Path:
         from tqdm.auto import tqdm
 
         cfg, t, acc = self.cfg, self.cfg.train, self.acc
@@ -573,6 +698,11 @@ class Trainer:
         imgs_since, t_since = 0, time.perf_counter()
         d_steps = t.d_steps if D is not None else 1
         while self.step < t.max_steps:
+            if self.reload_data:  # back at a checkpoint: continue the data stream from its position
+                self.reload_data = False
+                self.sampler.start = self.consumed
+                data = iter(self.loader)
+                bar.n = self.step
             logs: dict[str, Any] = {}
             finite = []
             for k in range(d_steps):
@@ -608,11 +738,7 @@ class Trainer:
             save_now = bool(t.ckpt_every) and self.step % t.ckpt_every == 0 and self.step != t.max_steps
             if log_now or save_now:  # the only host syncs: read the guard and the logged values
                 self._check_nonfinite()
-                if self.reload_data:  # back at a checkpoint: continue the data stream from its position
-                    self.reload_data = False
-                    self.sampler.start = self.consumed
-                    data = iter(self.loader)
-                    bar.n = self.step
+                if self.reload_data:
                     continue
             if log_now:
                 dt = time.perf_counter() - t_since
@@ -626,14 +752,15 @@ class Trainer:
                 self.write_samples()
             if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step != t.max_steps:
                 self.evaluate()
-            if save_now:
-                self.save()
+            if save_now and self.save() is None:  # e.g. buffers gone non-finite while the losses were not
+                self._reload_or_stop(f"weights not finite at step {self.step}", weights_finite=False)
         bar.close()
         self.finish()
         return self.run_dir
 
     def finish(self) -> None:
-        self.save()
+        if self.save() is None:
+            self._reload_or_stop(f"weights not finite at the end (step {self.step})", can_reload=False, weights_finite=False)
         if self.cfg.logging.sample_every:
             self.write_samples()
         if self.cfg.eval.at_end:
@@ -641,3 +768,4 @@ class Trainer:
         if self.is_main:
             plot_curves(self.run_dir)
         self.acc.end_training()
+        self._lock.release()
