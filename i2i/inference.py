@@ -18,7 +18,7 @@ import torch
 import yaml
 from torch import nn
 
-from .engine.checkpoint import load_tensors, sub_state
+from .engine.checkpoint import load_tensors, resolve_export_dir, sub_state
 from .errors import CheckpointError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -74,11 +74,13 @@ class LoadedModel:
 
 
 def _as_export_dir(path: Path) -> Path:
+    """An export folder, a run's ``export/``, or (a save killed mid-swap) its ``export.old/``."""
     if (path / "config.json").is_file():
         return path
-    if (path / "export" / "config.json").is_file():
-        return path / "export"
-    return path
+    export = resolve_export_dir(path / "export")
+    if (export / "config.json").is_file():
+        return export
+    return resolve_export_dir(path) if path.name == "export" else path
 
 
 def load_model(path: str | Path | None = None, task: str | None = None, device: str | torch.device | None = None,

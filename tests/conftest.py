@@ -45,6 +45,17 @@ def tool(name: str) -> list[str]:
     return [sys.executable, str(ROOT / "tools" / f"{name}.py")]
 
 
+def load_tool(name: str):  # noqa: ANN201
+    """``tools/<name>.py`` as a module (the tools are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"i2i_{name}", ROOT / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[f"i2i_{name}"] = mod  # dataclasses in the tool look their module up here
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(scope="session")
 def tiny_acgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 30-step ACGAN run on the embedded digits (checkpoint + export), shared by tool tests."""

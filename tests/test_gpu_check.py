@@ -6,8 +6,6 @@ the whole-tool ``sr_tool``). Asserted on the JSON and the markdown, not only the
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,16 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _gpu_check():
-    spec = importlib.util.spec_from_file_location("i2i_gpu_check", ROOT / "tools" / "gpu_check.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["i2i_gpu_check"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("gpu_check")
 
 
 def _run(tmp_path: Path, *extra: str, timeout: float = 600) -> tuple[subprocess.CompletedProcess, dict, str]:
@@ -116,12 +111,7 @@ def test_gpu_check_scales_steps_to_the_budget_and_bench_flags():
     fixed = gc.parse_args(["--device", "cpu", "--steps", "300"])
     assert gc.next_steps(last, 5.0, fixed) == 300
 
-    bench = importlib.import_module("i2i_bench") if "i2i_bench" in sys.modules else None
-    if bench is None:
-        spec = importlib.util.spec_from_file_location("i2i_bench", ROOT / "tools" / "bench.py")
-        bench = importlib.util.module_from_spec(spec)
-        sys.modules["i2i_bench"] = bench
-        spec.loader.exec_module(bench)
+    bench = sys.modules.get("i2i_bench") or load_tool("bench")
     o = bench.parse_options("auto+cl+graphs")
     assert o.graphs and not o.compile and o.channels_last
     res = {"targets": {"pix2pix": {"configs": {"fast": {"median_s": 0.1}, "plain": {"median_s": 0.3}}},

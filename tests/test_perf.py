@@ -10,13 +10,13 @@ Tolerances (all on CPU, tiny shapes):
 from __future__ import annotations
 
 import copy
-import importlib.util
 import os
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_tool
 from torch import nn
 
 from i2i import perf
@@ -159,11 +159,7 @@ def test_frozen_restores_flags():
 
 # ----------------------------------------------------------------------------- the benchmark's step
 def _bench():
-    spec = importlib.util.spec_from_file_location("i2i_bench", ROOT / "tools" / "bench.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["i2i_bench"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("bench")
 
 
 def test_bench_options_parse():

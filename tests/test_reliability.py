@@ -208,6 +208,10 @@ def test_a_kill_during_the_export_swap_leaves_a_readable_export(run: Path, monke
     assert not export.exists() and (run / "export.tmp").is_dir()
     assert ckpt.resolve_export_dir(export) == run / "export.old"
     assert (ckpt.resolve_export_dir(export) / "generator.safetensors").is_file()
+    from i2i.inference import load_model
+
+    for where in (run, export):  # infer/eval read the run through the fallback
+        assert load_model(where, device="cpu").path == run / "export.old"
     ckpt.write_export(export, {"generator": {"w": torch.ones(2)}}, {"format": "i2i-export"})  # the next save heals it
     assert ckpt.resolve_export_dir(export) == export and not (run / "export.old").exists()
 
