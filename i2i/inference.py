@@ -18,7 +18,7 @@ import torch
 import yaml
 from torch import nn
 
-from .engine.checkpoint import load_tensors, resolve_export_dir, sub_state
+from .engine.checkpoint import all_finite, load_fitting, load_tensors, resolve_export_dir, sub_state
 from .errors import CheckpointError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -73,6 +73,36 @@ class LoadedModel:
         return recipe
 
 
+def _read_export_info(path: Path) -> dict[str, Any]:
+    """An export's ``config.json``, checked for the keys the loader needs; one line naming it."""
+    try:
+        info = json.loads(path.read_text(errors="replace"))
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({type(e).__name__}: {str(e)[:120]})") from None
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{path}: expected a JSON object (an i2i export's config), got {type(info).__name__}")
+    missing = [k for k in ("models", "recipe") if k not in info]
+    if missing:
+        raise CheckpointError(f"{path}: missing {', '.join(missing)} (not an i2i export)")
+    if not isinstance(info["models"], dict) or not all(isinstance(v, dict) for v in info["models"].values()):
+        raise CheckpointError(f"{path}: 'models' must map each slot to a {{type: …}} spec")
+    if not isinstance(info["recipe"], dict):
+        raise CheckpointError(f"{path}: 'recipe' must be a {{type: …}} spec")
+    return info
+
+
+def _check_weights(weights: dict[str, torch.Tensor], net: nn.Module, path: Path) -> None:
+    """Tampered exports are refused: each tensor's dtype must be the network's own (a float64,
+    fp16 or int8 copy would load and run silently), and floating-point values finite."""
+    own = net.state_dict()
+    wrong = [f"{k} {str(v.dtype).removeprefix('torch.')} (expected {str(own[k].dtype).removeprefix('torch.')})"
+             for k, v in weights.items() if k in own and v.dtype != own[k].dtype]
+    if wrong:
+        raise CheckpointError(f"{path}: wrong tensor dtypes: {'; '.join(wrong[:3])}{' …' if len(wrong) > 3 else ''}")
+    if not all_finite(list(weights.values())):
+        raise CheckpointError(f"{path}: holds NaN or infinite weights")
+
+
 def _as_export_dir(path: Path) -> Path:
     """An export folder, a run's ``export/``, or (a save killed mid-swap) its ``export.old/``."""
     if (path / "config.json").is_file():
@@ -103,7 +133,7 @@ def load_model(path: str | Path | None = None, task: str | None = None, device: 
     device = resolve_device(device)
 
     if (p / "config.json").is_file():
-        info = json.loads((p / "config.json").read_text())
+        info = _read_export_info(p / "config.json")
         specs, config = info["models"], info.get("config", {})
         weights = {slot: load_tensors(p / f"{slot}.safetensors") for slot in specs if (p / f"{slot}.safetensors").is_file()}
         recipe, meta, got_task = info["recipe"], info.get("meta", {}), info.get("task", "")
@@ -125,10 +155,8 @@ def load_model(path: str | Path | None = None, task: str | None = None, device: 
         net = registry.build(specs[slot], f"models.{slot}")
         if slot not in weights:
             raise CheckpointError(f"{p}: no weights for {slot}")
-        try:
-            net.load_state_dict(weights[slot], strict=True)
-        except RuntimeError as e:
-            raise CheckpointError(f"{p}: {slot} weights do not match its config ({str(e).splitlines()[0]})") from None
+        _check_weights(weights[slot], net, p / f"{slot}.safetensors")
+        load_fitting(net, weights[slot], f"{p}: {slot}")
         return net.eval().to(device)
 
     G = build("generator", GENERATORS)

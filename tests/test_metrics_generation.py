@@ -74,7 +74,7 @@ def test_quick_start_evaluation_runs_end_to_end(tmp_path, monkeypatch, scipy_wit
     from i2i.config import load_config
     from i2i.engine.trainer import Trainer
 
-    monkeypatch.setenv("I2I_CACHE", str(tmp_path / "cache"))
+    # the session's test cache: the classifier is trained once for this test and the tools' eval test
     root = __import__("pathlib").Path(__file__).resolve().parent.parent
     cfg = load_config(root / "tasks/acgan_mnist.yaml",
                       ["train.max_steps=4", "logging.tracker=none", "logging.progress=false", "eval.every=0",

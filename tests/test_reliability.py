@@ -225,3 +225,42 @@ def test_resume_falls_back_past_a_corrupt_latest_checkpoint(run: Path, capsys: p
     t.fit()
     assert [p.name for p in ckpt.list_checkpoints(run)] == ["step_00000006"]  # keep_last=1 pruned the older ones
     assert len(list((run / "checkpoints").glob("corrupt-step_00000004-*"))) == 1  # moved aside, never resumed again
+
+
+# ---- exports that were damaged or tampered with -----------------------------------------------
+@pytest.mark.parametrize("text, message", [
+    ("{not json", r"config.json: not valid JSON \(JSONDecodeError"),
+    ("[1, 2]", r"config.json: expected a JSON object \(an i2i export's config\), got list"),
+    ('{"recipe": {"type": "acgan"}}', r"config.json: missing models \(not an i2i export\)"),
+    ('{"models": {"generator": 3}, "recipe": {"type": "acgan"}}', r"config.json: 'models' must map each slot"),
+])
+def test_a_broken_export_config_is_one_line(run: Path, text: str, message: str) -> None:
+    from i2i.inference import load_model
+
+    (run / "export" / "config.json").write_text(text)
+    with pytest.raises(CheckpointError, match=message):
+        load_model(run, device="cpu")
+
+
+def test_tampered_export_weights_are_refused(run: Path) -> None:
+    from safetensors.torch import save_file
+
+    from i2i.inference import load_model
+
+    path = run / "export" / "generator.safetensors"
+    good = ckpt.load_tensors(path)
+    load_model(run, device="cpu")  # as written: loads
+    name = next(k for k, v in good.items() if v.is_floating_point() and v.numel() > 1)
+    for dtype in (torch.float64, torch.float16):
+        save_file({k: (v.to(dtype) if v.is_floating_point() else v) for k, v in good.items()}, str(path))
+        with pytest.raises(CheckpointError, match=r"generator.safetensors: wrong tensor dtypes: .* \(expected float32\)"):
+            load_model(run, device="cpu")
+    poisoned = dict(good)
+    poisoned[name] = good[name].clone()
+    poisoned[name].view(-1)[0] = float("nan")
+    save_file(poisoned, str(path))
+    with pytest.raises(CheckpointError, match=r"generator.safetensors: holds NaN or infinite weights"):
+        load_model(run, device="cpu")
+    p = subprocess.run(tool("infer") + ["--task", "acgan", "--checkpoint", str(run), "--device", "cpu", "-n", "1",
+                                        "-o", str(run / "x.png")], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "holds NaN or infinite weights" in p.stderr
