@@ -73,6 +73,23 @@ class LoadedModel:
         return recipe
 
 
+MAX_PARAMETERS = 2_000_000_000
+"""8 GB of fp32 weights: 37× pix2pix's unet_256 (54 M parameters), the largest i2i network."""
+
+
+def _bound_parameters(registry: Any, spec: dict[str, Any], key: str, where: Path) -> None:
+    """Count a network's parameters on the meta device (shapes only, no memory) before building
+    it for real: a config saying ``width: 1000000000`` is refused instead of allocating 100 GB."""
+    try:
+        with torch.device("meta"):
+            n = sum(q.numel() for q in registry.build(spec, key).parameters())
+    except (RuntimeError, OverflowError, MemoryError) as e:  # shapes beyond int64 or the allocator's reach
+        raise CheckpointError(f"{where}: {key} cannot be built ({type(e).__name__}: {str(e)[:80]})") from None
+    if n > MAX_PARAMETERS:
+        raise CheckpointError(f"{where}: {key} would have {n:,} parameters (more than {MAX_PARAMETERS:,}): "
+                              "the config is damaged")
+
+
 def _read_export_info(path: Path) -> dict[str, Any]:
     """An export's ``config.json``, checked for the keys the loader needs; one line naming it."""
     try:
@@ -152,6 +169,7 @@ def load_model(path: str | Path | None = None, task: str | None = None, device: 
         raise CheckpointError(f"{p}: this model is for task {got_task!r}, not {task!r}")
 
     def build(slot: str, registry: Any) -> nn.Module:
+        _bound_parameters(registry, specs[slot], f"models.{slot}", p)
         net = registry.build(specs[slot], f"models.{slot}")
         if slot not in weights:
             raise CheckpointError(f"{p}: no weights for {slot}")

@@ -264,3 +264,16 @@ def test_tampered_export_weights_are_refused(run: Path) -> None:
     p = subprocess.run(tool("infer") + ["--task", "acgan", "--checkpoint", str(run), "--device", "cpu", "-n", "1",
                                         "-o", str(run / "x.png")], capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "holds NaN or infinite weights" in p.stderr
+
+
+def test_a_huge_width_in_an_export_config_is_refused_before_allocating(run: Path) -> None:
+    import json
+
+    from i2i.inference import load_model
+
+    path = run / "export" / "config.json"
+    info = json.loads(path.read_text())
+    info["models"]["generator"]["base_channels"] = 1_000_000_000
+    path.write_text(json.dumps(info))
+    with pytest.raises(CheckpointError, match=r"export: models.generator (would have [\d,]+ parameters|cannot be built)"):
+        load_model(run, device="cpu")
