@@ -231,3 +231,12 @@ def test_save_image_roundtrip_and_atomic(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="JPEG cannot store"):
         save_image(tmp_path / "out" / "e.jpg", np.zeros((4, 4, 4), np.uint8))
     assert not any(p.name.startswith(".") for p in (tmp_path / "out").iterdir())
+
+
+def test_an_animated_gif_in_a_folder_is_read_as_its_first_frame(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (6, 4), c) for c in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    save_image(tmp_path / "b.png", np.zeros((4, 6, 3), np.uint8))
+    assert [p.name for p in list_images(tmp_path)] == ["anim.gif", "b.png"]
+    a = read_image(tmp_path / "anim.gif")
+    assert a.shape == (4, 6, 3) and tuple(a[0, 0]) == (255, 0, 0)  # the first frame, red

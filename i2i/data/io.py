@@ -50,6 +50,10 @@ from ..errors import DataError
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 """Lower-case suffixes recognised as images (matching is case-insensitive)."""
 
+READ_EXTENSIONS: frozenset[str] = IMAGE_EXTENSIONS | {".gif"}
+"""Suffixes read from input folders: the above plus GIF (its first frame, as Pillow opens it;
+results are never written as GIF, a 256-colour format)."""
+
 DEFAULT_MAX_PIXELS: int = 8192 * 8192
 """64 MP: far above any training photo (DIV2K is ≤ 2040×2040), below Pillow's bomb limit."""
 
@@ -65,7 +69,7 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
 def is_image_file(path: str | Path) -> bool:
     """True if the suffix is an image extension (case-insensitive) and the name is not hidden."""
     p = Path(path)
-    return p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    return p.suffix.lower() in READ_EXTENSIONS and not p.name.startswith(".")
 
 
 def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
@@ -84,7 +88,7 @@ def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
     files = [p for p in candidates if p.is_file() and is_image_file(p)
              and not any(part.startswith(".") for part in p.relative_to(root).parts[:-1])]
     if not files:
-        exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
+        exts = ", ".join(sorted(e.lstrip(".") for e in READ_EXTENSIONS))
         where = " (searched recursively)" if recursive else ""
         raise DataError(f"{root}: no images found{where}; expected files ending in {exts}")
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
