@@ -237,6 +237,10 @@ def write_export(export_dir: Path, weights: dict[str, dict[str, torch.Tensor]], 
         if old.exists():
             shutil.rmtree(old)
         os.rename(export_dir, old)
+        if os.environ.get("I2I_FAULT_SLOW_EXPORT_SWAP"):  # fault-injection hook: widen the window between the renames
+            import time
+
+            time.sleep(float(os.environ["I2I_FAULT_SLOW_EXPORT_SWAP"]))
     os.rename(tmp, export_dir)
     _fsync_dir(export_dir.parent)
     if old.exists():

@@ -307,6 +307,9 @@ class Trainer:
         self.consumed = 0
         self.nonfinite = 0  # host copy of the non-finite streak, refreshed at each check
         self._guard = NonFiniteGuard(acc.device, t.max_nonfinite)
+        # fault-injection hook for the tests (like I2I_FAULT_SLOW_SAVE): "a-b" makes G's loss NaN at steps a..b
+        lo, _, hi = os.environ.get("I2I_FAULT_NAN_STEPS", "").partition("-")
+        self._fault_nan = range(int(lo), int(hi or lo) + 1) if lo.isdigit() else range(0)
         self._nonfinite_reported = 0
         self.lr_scale = 1.0  # < 1 after non-finite reloads; saved, so a resume keeps the lowered rates
         self.reloads = 0  # non-finite reloads by this process, bounded by train.max_reloads
@@ -723,6 +726,8 @@ class Trainer:
             try:
                 with acc.autocast():
                     loss_g, lg = self.recipe.g_loss(D_bare, batch, out)
+                if self.step in self._fault_nan:
+                    loss_g = loss_g * float("nan")
                 logs.update(lg)
                 finite.append(self._update("generator", loss_g, logs))
                 if self.ema is not None:  # a skipped G update left the weights as they were: EMA of the same
