@@ -236,7 +236,6 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
 def test_tune_allocator_stops_page_faults_on_reused_activations():
     """With the setting, a freed 64 MiB tensor's pages are reused; glibc's default maps fresh ones."""
     import subprocess
-    import sys
 
     def faults(env_value: str) -> tuple[int, str]:
         env = dict(os.environ, I2I_TUNE_MALLOC=env_value)

@@ -167,7 +167,7 @@ def test_wrong_weight_shapes_say_which(run: Path) -> None:
     with pytest.raises(CheckpointError) as e:
         Trainer(cfg("train.max_steps=6"), output_dir=run, resume=str(last))
     short = key.removeprefix("generator.")
-    assert f"models.safetensors (generator): weights do not fit" in str(e.value)
+    assert "models.safetensors (generator): weights do not fit" in str(e.value)
     assert f"shapes (saved vs model) {short} [3, 3] vs [" in str(e.value) and "\n" not in str(e.value)
 
 
