@@ -203,7 +203,6 @@ def autocast_dtype(device: str | torch.device, precision: Precision = "auto") ->
     return None
 
 
-
 FP16_SAFE_PEAK = 2.0**12
 """Largest probe activation for which ``--fast`` uses fp16 on CUDA: fp16 overflows at 65504,
 so 4096 leaves 16× headroom for inputs brighter or busier than the probe."""

@@ -188,8 +188,7 @@ class NonFiniteGuard:
         return streak, hit, total
 
     def reset(self) -> None:
-        self.state = torch.zeros_like(self.state)
-        self.state[1] = -1
+        self.state = self.state.new_tensor([0, -1, 0])
 
 
 class Trainer:
