@@ -316,7 +316,7 @@ def resolve_path(path: str) -> Path:
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read a recipe YAML, apply ``key.sub=value`` overrides, type-check and validate it."""
-    import i2i  # noqa: F401  (registers every network, loss, dataset, recipe)
+    from . import data, losses, nn, recipes  # noqa: F401  (fill the registries)
 
     path = Path(path)
     if not path.is_file():
@@ -332,12 +332,19 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
-    import i2i  # noqa: F401
+    from . import data, losses, nn, recipes  # noqa: F401  (fill the registries)
 
     check_yaml_size(raw, "config")
     cfg = _from_dict(Config, copy.deepcopy(raw), "")
     validate(cfg)
     return cfg
+
+
+def data_config(raw: dict[str, Any]) -> DataConfig:
+    """A saved run's ``data:`` mapping (an export's config) as a type-checked :class:`DataConfig`."""
+    if not raw:
+        raise ConfigError("the run's config has no data section; pass --data", "data")
+    return _from_dict(DataConfig, copy.deepcopy(raw), "data")
 
 
 def dump_config(cfg: Config, path: str | Path) -> None:

@@ -397,18 +397,16 @@ def count_flops(fn: Callable[[], Any]) -> int:
 
 
 @contextmanager
-def frozen(module: nn.Module | None) -> Iterator[None]:
-    """Parameters of ``module`` frozen (no grads computed for them) inside the block."""
-    if module is None:
-        yield
-        return
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
+def frozen(*modules: nn.Module | None) -> Iterator[None]:
+    """Parameters of ``modules`` frozen (no grads computed for them) inside the block, then as they were."""
+    saved = [(p, p.requires_grad) for m in modules if m is not None for p in m.parameters()]
+    for p, _ in saved:
+        p.requires_grad_(False)
     try:
         yield
     finally:
-        for p, f in zip(module.parameters(), flags):
-            p.requires_grad_(f)
+        for p, was in saved:
+            p.requires_grad_(was)
 
 
 # ----------------------------------------------------------------------------- host allocator

@@ -1,13 +1,19 @@
-"""Crash-safe checkpoints and self-describing exports.
+"""The saved-run format, owned here alone: crash-safe checkpoints, self-describing exports.
 
-Layout of a run directory::
+The engine writes through this module and every loader (inference, ``train.init``, the
+tools) reads through it; it sits below both (it imports only the registries, the config
+reader and the recipes' slot declarations). Layout of a run directory::
 
     runs/<name>/
       config.yaml                 resolved config (what produced this run)
       metrics.jsonl               every logged value, one JSON object per log step
       checkpoints/step_00000500/  models.safetensors  state.pt  rng_<rank>.pt  config.yaml
-      export/                     config.json  generator.safetensors  [discriminator.safetensors]
+      export/                     config.json  <slot>.safetensors (one per network slot)
       samples/  plots/  wandb/
+
+``models.safetensors`` holds every slot's state dict under ``<slot>.<key>`` and each EMA
+copy under ``ema.<slot>.<key>``; an export holds one file per slot (the EMA weights where
+the slot has them) and ``config.json`` (:func:`export_info`).
 
 A checkpoint is written into ``checkpoints/.tmp-step_…``, every file flushed and fsync'ed,
 then the folder is renamed into place (atomic on POSIX) and the parent fsync'ed: a folder
@@ -27,6 +33,7 @@ import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +41,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..errors import CheckpointError
+from .errors import CheckpointError
 
 STEP_RE = re.compile(r"^step_(\d{8})$")
 
@@ -110,8 +117,8 @@ def load_fitting(module: torch.nn.Module, sd: dict[str, torch.Tensor], where: st
 
 def read_config(path: Path) -> dict[str, Any]:
     """A checkpoint's ``config.yaml`` as a mapping, or one line naming the file."""
-    from ..config import load_yaml_text
-    from ..errors import ConfigError
+    from .config import load_yaml_text
+    from .errors import ConfigError
 
     if not path.is_file():
         raise CheckpointError(f"{path}: missing (not a complete i2i checkpoint)")
@@ -155,6 +162,12 @@ def rng_state() -> dict[str, Any]:
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def process_state(recipe_state: dict[str, Any]) -> dict[str, Any]:
+    """What ``rng_<rank>.pt`` holds: this process's RNG streams and its recipe's training state
+    (:meth:`i2i.recipes.base.Recipe.train_state`, e.g. CycleGAN's image pools)."""
+    return {**rng_state(), "recipe": recipe_state}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
@@ -216,7 +229,29 @@ def sub_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
     return {k[len(p):]: v for k, v in tensors.items() if k.startswith(p)}
 
 
+def checkpoint_tensors(models: dict[str, torch.nn.Module], emas: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """One flat mapping for ``models.safetensors``: ``<slot>.<key>`` and ``ema.<slot>.<key>``."""
+    tensors = {f"{s}.{k}": v for s, m in models.items() for k, v in m.state_dict().items()}
+    tensors.update({f"ema.{s}.{k}": v for s, m in emas.items() for k, v in m.state_dict().items()})
+    return tensors
+
+
+def slot_weights(tensors: dict[str, torch.Tensor], slot: str, ema: bool = True) -> dict[str, torch.Tensor]:
+    """A slot's state dict from ``models.safetensors``: its EMA copy when it has one and ``ema``."""
+    return (sub_state(tensors, f"ema.{slot}") if ema else {}) or sub_state(tensors, slot)
+
+
 # ----------------------------------------------------------------------------- export
+EXPORT_FORMAT = {"format": "i2i-export", "version": 1}
+
+
+def export_info(task: str, config: dict[str, Any], slots: list[str], meta: dict[str, Any], step: int,
+                ema_slots: list[str]) -> dict[str, Any]:
+    """An export's ``config.json``: everything a loader needs to rebuild the networks."""
+    return {**EXPORT_FORMAT, "task": task, "recipe": config["recipe"], "models": {s: config["models"][s] for s in slots},
+            "meta": meta, "step": step, "ema": bool(ema_slots), "ema_slots": list(ema_slots), "config": config}
+
+
 def write_export(export_dir: Path, weights: dict[str, dict[str, torch.Tensor]], info: dict[str, Any]) -> None:
     """Write ``config.json`` + ``<slot>.safetensors`` into a temp folder, then swap it in.
 
@@ -255,6 +290,138 @@ def resolve_export_dir(path: str | Path) -> Path:
     if not (path / "config.json").is_file() and (old / "config.json").is_file():
         return old
     return path
+
+
+# ----------------------------------------------------------------------------- reading saved models
+MAX_PARAMETERS = 2_000_000_000
+"""8 GB of fp32 weights: 37× pix2pix's unet_256 (54 M parameters), the largest i2i network."""
+
+
+@dataclass
+class SavedModel:
+    """What an export or a checkpoint says about its networks, validated, nothing built yet."""
+
+    path: Path  # the export or checkpoint folder actually read
+    task: str
+    recipe: dict[str, Any]
+    specs: dict[str, dict[str, Any]]  # slot -> {type, **kwargs}
+    weights: dict[str, dict[str, torch.Tensor]]  # slot -> state dict (EMA copy where there is one)
+    meta: dict[str, Any]
+    config: dict[str, Any]
+
+    def registry(self, slot: str) -> Any:
+        """The registry a slot's spec names a network of (the recipe's declaration)."""
+        from .registry import RECIPES
+
+        return RECIPES.get(self.recipe["type"], "recipe.type").model_slots[slot]
+
+
+def as_export_dir(path: Path) -> Path:
+    """An export folder, a run's ``export/``, or (a save killed mid-swap) its ``export.old/``."""
+    if (path / "config.json").is_file():
+        return path
+    export = resolve_export_dir(path / "export")
+    if (export / "config.json").is_file():
+        return export
+    return resolve_export_dir(path) if path.name == "export" else path
+
+
+def _read_export_info(path: Path) -> dict[str, Any]:
+    """An export's ``config.json``, checked for the keys the loader needs; one line naming it."""
+    try:
+        info = json.loads(path.read_text(errors="replace"))
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({type(e).__name__}: {str(e)[:120]})") from None
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{path}: expected a JSON object (an i2i export's config), got {type(info).__name__}")
+    missing = [k for k in ("models", "recipe") if k not in info]
+    if missing:
+        raise CheckpointError(f"{path}: missing {', '.join(missing)} (not an i2i export)")
+    if not isinstance(info["models"], dict) or not all(isinstance(v, dict) for v in info["models"].values()):
+        raise CheckpointError(f"{path}: 'models' must map each slot to a {{type: …}} spec")
+    if not isinstance(info["recipe"], dict):
+        raise CheckpointError(f"{path}: 'recipe' must be a {{type: …}} spec")
+    return info
+
+
+def read_saved(path: str | Path) -> SavedModel:
+    """A run directory (its ``export/``), an export folder (``config.json`` + ``<slot>.safetensors``)
+    or a checkpoint folder (``config.yaml`` + ``models.safetensors``, EMA weights preferred)."""
+    from . import recipes  # noqa: F401  (the recipe registry, for a checkpoint's task)
+    from .registry import RECIPES
+
+    p = as_export_dir(Path(path).expanduser())
+    if not p.exists():
+        raise CheckpointError(f"{path}: no such run, export or checkpoint directory")
+    if (p / "config.json").is_file():
+        info = _read_export_info(p / "config.json")
+        specs = info["models"]
+        weights = {s: load_tensors(p / f"{s}.safetensors") for s in specs if (p / f"{s}.safetensors").is_file()}
+        return SavedModel(p, info.get("task", ""), info["recipe"], specs, weights, info.get("meta", {}), info.get("config", {}))
+    if (p / "models.safetensors").is_file() and (p / "config.yaml").is_file():
+        config = read_config(p / "config.yaml")
+        if not isinstance(config.get("models"), dict) or not isinstance(config.get("recipe"), dict):
+            raise CheckpointError(f"{p / 'config.yaml'}: needs 'models' and 'recipe' mappings")
+        tensors = load_tensors(p / "models.safetensors")
+        specs = config["models"]
+        weights = {s: w for s in specs if (w := slot_weights(tensors, s))}
+        task = RECIPES.get(config["recipe"]["type"], "recipe.type").task
+        return SavedModel(p, task, config["recipe"], specs, weights, {}, config)
+    raise CheckpointError(f"{path}: neither an export (config.json) nor a checkpoint (config.yaml + models.safetensors)")
+
+
+def _bound_parameters(registry: Any, spec: dict[str, Any], key: str, where: Path) -> None:
+    """Count a network's parameters on the meta device (shapes only, no memory) before building
+    it for real: a config saying ``width: 1000000000`` is refused instead of allocating 100 GB."""
+    try:
+        with torch.device("meta"):
+            n = sum(q.numel() for q in registry.build(spec, key).parameters())
+    except (RuntimeError, OverflowError, MemoryError) as e:  # shapes beyond int64 or the allocator's reach
+        raise CheckpointError(f"{where}: {key} cannot be built ({type(e).__name__}: {str(e)[:80]})") from None
+    if n > MAX_PARAMETERS:
+        raise CheckpointError(f"{where}: {key} would have {n:,} parameters (more than {MAX_PARAMETERS:,}): "
+                              "the config is damaged")
+
+
+def _check_weights(weights: dict[str, torch.Tensor], net: torch.nn.Module, path: Path) -> None:
+    """Tampered exports are refused: each tensor's dtype must be the network's own (a float64,
+    fp16 or int8 copy would load and run silently), and floating-point values finite."""
+    own = net.state_dict()
+    wrong = [f"{k} {str(v.dtype).removeprefix('torch.')} (expected {str(own[k].dtype).removeprefix('torch.')})"
+             for k, v in weights.items() if k in own and v.dtype != own[k].dtype]
+    if wrong:
+        raise CheckpointError(f"{path}: wrong tensor dtypes: {'; '.join(wrong[:3])}{' …' if len(wrong) > 3 else ''}")
+    if not all_finite(list(weights.values())):
+        raise CheckpointError(f"{path}: holds NaN or infinite weights")
+
+
+def build_network(saved: SavedModel, slot: str, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The slot's network, rebuilt from its spec (size-bounded first), weights checked and loaded
+    strictly, in eval mode on ``device``."""
+    if slot not in saved.specs:
+        raise CheckpointError(f"{saved.path}: no network {slot!r} (it has {', '.join(saved.specs)})")
+    registry = saved.registry(slot)
+    _bound_parameters(registry, saved.specs[slot], f"models.{slot}", saved.path)
+    net = registry.build(saved.specs[slot], f"models.{slot}")
+    if slot not in saved.weights:
+        raise CheckpointError(f"{saved.path}: no weights for {slot}")
+    _check_weights(saved.weights[slot], net, saved.path / f"{slot}.safetensors")
+    load_fitting(net, saved.weights[slot], f"{saved.path}: {slot}")
+    return net.eval().to(device)
+
+
+def load_slot_weights(path: str | Path, slot: str) -> dict[str, torch.Tensor]:
+    """Weights of one slot from a run/export/checkpoint (for ``train.init``)."""
+    from .config import resolve_path
+
+    p = as_export_dir(resolve_path(str(path)))
+    if (p / f"{slot}.safetensors").is_file():
+        return load_tensors(p / f"{slot}.safetensors")
+    if (p / "models.safetensors").is_file():
+        sd = slot_weights(load_tensors(p / "models.safetensors"), slot)
+        if sd:
+            return sd
+    raise CheckpointError(f"{path}: no {slot} weights (expected {slot}.safetensors in an export or a checkpoint)")
 
 
 # ----------------------------------------------------------------------------- run lock

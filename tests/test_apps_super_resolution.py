@@ -16,7 +16,7 @@ from PIL import Image
 
 from i2i.apps.super_resolution import default_overlap, receptive_radius, upscale
 from i2i.cli import run
-from i2i.engine.checkpoint import write_export
+from i2i.runs import write_export
 from i2i.inference import SHIPPED, load_model
 from i2i.nn.srresnet import SRResNet
 

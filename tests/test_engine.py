@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from i2i.config import load_config
-from i2i.engine import checkpoint as ckpt
+from i2i import runs as ckpt
 from i2i.engine.tracking import read_metrics
+from i2i.engine.step import step_if
 from i2i.engine.trainer import ResumableBatchSampler, Trainer, TrainingError
 from i2i.errors import CheckpointError, ConfigError
 
@@ -345,18 +346,35 @@ def test_super_resolution_resume_is_exact(tmp_path: Path) -> None:
                                   lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, fused=True),
                                   lambda p: torch.optim.RMSprop(p, lr=0.1)], ids=["adam_fused", "sgd_fused", "rmsprop"])
 def test_a_non_finite_update_is_skipped_whole(make, device: torch.device) -> None:
-    """Trainer._step_if: with finite=False nothing moves (weights, moments, step count) — on the
+    """step_if: with finite=False nothing moves (weights, moments, step count) — on the
     device through the fused kernels' found_inf, on the host for optimizers without one."""
     p = torch.nn.Parameter(torch.ones(4, device=device))
     opt = make([p])
     p.grad = torch.full_like(p, 0.5)
-    Trainer._step_if(opt, torch.tensor(True, device=device))
+    step_if(opt, torch.tensor(True, device=device))
     after_one = p.detach().clone()
     state = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in opt.state[p].items()}
     assert not torch.equal(after_one, torch.ones(4, device=device))
     p.grad = torch.full_like(p, float("nan"))
-    Trainer._step_if(opt, torch.tensor(False, device=device))
+    step_if(opt, torch.tensor(False, device=device))
     assert torch.equal(p.detach(), after_one)
     for k, v in opt.state[p].items():
         assert torch.equal(v, state[k]) if isinstance(v, torch.Tensor) else v == state[k], k
     assert not hasattr(opt, "found_inf")
+
+
+def test_a_recipes_training_state_is_checkpointed_per_process_and_restored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Recipe.train_state`` (e.g. CycleGAN's image pools) goes into ``rng_<rank>.pt`` with each
+    checkpoint and comes back through ``load_train_state`` on resume; a fresh run restores nothing."""
+    from i2i.recipes.digits import DigitsRecipe
+
+    given: list[dict] = []
+    monkeypatch.setattr(DigitsRecipe, "train_state", lambda self: {"seen": torch.arange(3) * 7, "n": 5}, raising=False)
+    monkeypatch.setattr(DigitsRecipe, "load_train_state", lambda self, state: given.append(state), raising=False)
+    run = tmp_path / "run"
+    train("cgan_mnist", run, ["train.max_steps=2", "train.ckpt_every=1"])
+    assert given == []  # a fresh run restores nothing
+    saved = ckpt.safe_torch_load(run / "checkpoints" / "step_00000002" / "rng_0.pt")
+    assert torch.equal(saved["recipe"]["seen"], torch.tensor([0, 7, 14])) and saved["recipe"]["n"] == 5
+    train("cgan_mnist", run, ["train.max_steps=3"], resume=True)
+    assert len(given) == 1 and torch.equal(given[0]["seen"], torch.tensor([0, 7, 14])) and given[0]["n"] == 5

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, tool
-from i2i.engine import checkpoint as ckpt
+from i2i import runs as ckpt
 from i2i.engine.tracking import read_metrics
 
 ARGS = ["tasks/cgan_mnist.yaml", "train.ckpt_every=5", "train.log_every=1", "logging.tracker=none",

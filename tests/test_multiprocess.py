@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, tool
-from i2i.engine import checkpoint as ckpt
+from i2i import runs as ckpt
 from i2i.engine.tracking import read_metrics
 
 SMALL = ["logging.tracker=none", "logging.progress=false", "eval.every=0", "eval.at_end=false",

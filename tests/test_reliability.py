@@ -12,7 +12,7 @@ import torch
 
 from conftest import ROOT, tool
 from i2i.config import load_config
-from i2i.engine import checkpoint as ckpt
+from i2i import runs as ckpt
 from i2i.engine.tracking import read_metrics
 from i2i.engine.trainer import Trainer, TrainingError
 from i2i.errors import CheckpointError

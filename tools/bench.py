@@ -29,8 +29,10 @@ changes one):
   fresh process importing i2i and loading the model onto the device) + ``images`` × (network
   + encode), the parts' medians as above
 
-A training step is what the engine does (i2i/engine/trainer.py): ``recipe.forward``, the
-D step on detached fakes, the G step with D's parameters frozen, with Adam from the YAML.
+A training step is the engine's own (:class:`i2i.engine.step.TrainStep`, what ``Trainer.fit``
+calls): the recipe's updates (for a GAN the D step on detached fakes, the G step with D's
+parameters frozen), gradient-norm measurement and device-side non-finite skip included, with
+the optimizers from the YAML; plain PyTorch stands in for Accelerate (one process).
 
 Configurations (``--configs``, or ``--compare A B`` which also prints B's speed-up over A):
 
@@ -170,12 +172,17 @@ def parse_options(text: str) -> Options:
     return Options(text, **kw)
 
 
-def compile_net(net: nn.Module, opts: Options, device: torch.device) -> nn.Module:
+def compile_net(net: nn.Module, opts: Options, device: torch.device, in_place: bool = False) -> nn.Module:
     """``net`` compiled as ``opts`` asks: ``graphs`` captures CUDA graphs (mode reduce-overhead),
-    which removes the per-kernel launch cost that dominates small GPU steps."""
-    if opts.graphs:
-        return perf.maybe_compile(net, True, device.type, mode="reduce-overhead")
-    return perf.maybe_compile(net, opts.compile, device.type)
+    which removes the per-kernel launch cost that dominates small GPU steps. ``in_place``:
+    ``module.compile()`` as the engine's ``train.compile`` does (same object returned)."""
+    if not (opts.graphs or opts.compile):
+        return net
+    mode = "reduce-overhead" if opts.graphs else "default"
+    if in_place:
+        perf.compile_in_place(net, device.type, mode=mode)
+        return net
+    return perf.maybe_compile(net, True, device.type, mode=mode)
 
 
 def prepare_net(model: nn.Module, opts: Options, device: torch.device) -> nn.Module:
@@ -310,37 +317,32 @@ class TrainWorkload:
     dataset: Any = None
     batch_size: int = 1
     info: dict[str, Any] = field(default_factory=dict)
+    d_steps: int = 1
 
 
 def build_train(cfg: Any, batch: dict[str, Any], with_dataset: bool) -> TrainWorkload:
-    from i2i.registry import DATASETS, LOSSES, RECIPES
+    """The run's recipe and networks through the engine's one build (:mod:`i2i.engine.build`)."""
+    from i2i.engine.build import build_dataset, build_models, build_recipe
 
     torch.manual_seed(0)
-    recipe_cls = RECIPES.get(cfg.recipe["type"])
-    losses = {s: LOSSES.build(spec, f"losses.{s}") for s, spec in cfg.losses.items()}
-    recipe = RECIPES.build(cfg.recipe, "recipe", losses=losses)
-    models = {s: reg.build(cfg.models[s], f"models.{s}") for s, reg in recipe_cls.model_slots.items() if s in cfg.models}
-    ds = None
-    if with_dataset:
-        import inspect
-
-        data_kw = dict(cfg.data.kwargs)
-        ds_cls = DATASETS.get(cfg.data.type)
-        if "on_error" in inspect.signature(ds_cls.__init__).parameters:
-            data_kw["on_error"] = cfg.data.on_error
-        ds = ds_cls(root=cfg.data.root, split="train", **data_kw)
+    recipe = build_recipe(cfg.recipe, cfg.losses)
+    models = build_models(cfg.recipe, cfg.models)
+    ds = build_dataset(cfg.data, "train") if with_dataset else None
     recipe.setup(models, ds)
     n = next(v for v in batch.values() if isinstance(v, torch.Tensor)).shape[0]
     params = {s: sum(p.numel() for p in m.parameters()) for s, m in models.items()}
-    return TrainWorkload(recipe, models, dict(cfg.optim), batch, ds, n, {"parameters": params})
+    return TrainWorkload(recipe, models, dict(cfg.optim), batch, ds, n, {"parameters": params}, cfg.train.d_steps)
 
 
 def make_train_step(w: TrainWorkload, opts: Options, device: torch.device) -> Callable[[], torch.Tensor]:
-    """A closure running one engine-style GAN step on a private copy of the models.
+    """A closure running one training step of the engine (:class:`i2i.engine.step.TrainStep`,
+    the function ``Trainer.fit`` calls) on a private copy of the models, with plain PyTorch in
+    place of Accelerate (one process: the same backward, clip and step).
 
-    It returns G's loss (detached); ``step.models`` holds the models it trains.
+    It returns the last update's loss terms' total (detached); ``step.models`` holds the models it trains.
     """
     from i2i.engine.optim import FUSED_BY_DEFAULT, build_optimizer
+    from i2i.engine.step import TrainStep
     from i2i.engine.trainer import batch_to_device
 
     models = {s: copy.deepcopy(m).to(device).train() for s, m in w.models.items()}
@@ -355,28 +357,15 @@ def make_train_step(w: TrainWorkload, opts: Options, device: torch.device) -> Ca
                  else w.optim[s]) for s in models}
     optims = {s: build_optimizer(specs[s], f"optim.{s}", [p for p in m.parameters() if p.requires_grad])
               for s, m in models.items()}
-    G_bare, D_bare = models["generator"], models.get("discriminator")
-    G = compile_net(G_bare, opts, device)
-    D = compile_net(D_bare, opts, device) if D_bare is not None else None
-    ac = lambda: opts.autocast(device)  # noqa: E731  (a fresh context per use)
+    for m in models.values():  # in place, as the engine's train.compile: bare and wrapped are one module
+        compile_net(m, opts, device, in_place=True)
+    train_step = TrainStep(recipe, recipe.updates(list(models), w.d_steps), models, models, optims,
+                           autocast=lambda: opts.autocast(device))
 
     def step(fed: dict[str, Any] | None = None) -> torch.Tensor:
         b = batch if fed is None else batch_to_device(fed, device, opts.channels_last)
-        with ac():
-            out = recipe(G, b)
-        if D is not None:
-            with ac():
-                loss_d, _ = recipe.d_loss(D, b, out)
-            optims["discriminator"].zero_grad(set_to_none=True)
-            loss_d.backward()
-            optims["discriminator"].step()
-        with perf.frozen(D_bare):  # the engine calls the bare D with its parameters frozen
-            with ac():
-                loss_g, _ = recipe.g_loss(D, b, out)
-            optims["generator"].zero_grad(set_to_none=True)
-            loss_g.backward()
-            optims["generator"].step()
-        return loss_g.detach()
+        logs, _ = train_step(lambda: b, 0)
+        return logs["g/total"] if "g/total" in logs else next(iter(logs.values()))
 
     step.models = models  # type: ignore[attr-defined]  (for tests: the weights after a step)
     return step

@@ -1,7 +1,6 @@
 """Helpers shared by the task front-ends."""
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -10,29 +9,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import resolve_path
 from ..data.io import IMAGE_EXTENSIONS, list_images
 from ..errors import ConfigError, I2IError
-from ..registry import DATASETS
 
 
 def dataset_from_config(config: dict[str, Any], split: str, root: str | None = None, **overrides: Any) -> Dataset:
     """Rebuild the run's dataset (its ``data:`` section) for ``split``; ``root`` replaces ``data.root``."""
-    import i2i  # noqa: F401
+    from ..engine.build import build_dataset
 
-    data = dict(config.get("data") or {})
-    if not data:
-        raise ConfigError("the checkpoint's config has no data section; pass --data")
-    fixed = {"type", "root", "batch_size", "num_workers", "pin_memory", "prefetch_factor", "val_split", "on_error"}
-    kwargs = {k: v for k, v in data.items() if k not in fixed}
-    kwargs.update(overrides)
-    cls = DATASETS.get(data["type"], "data.type")
-    if "on_error" in inspect.signature(cls.__init__).parameters:
-        kwargs.setdefault("on_error", data.get("on_error", "raise"))
-    root = root if root is not None else data.get("root")
-    if root is not None and not resolve_path(str(root)).exists():
-        raise ConfigError(f"path does not exist: {root}", "--data")
-    return cls(root=str(resolve_path(str(root))) if root is not None else None, split=split, **kwargs)
+    return build_dataset(config.get("data") or {}, split, root=root, root_key="--data", **overrides)
 
 
 def eval_loader(accelerator: Any, dataset: Dataset, batch_size: int, num_workers: int = 0) -> Any:

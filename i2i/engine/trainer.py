@@ -4,12 +4,10 @@ Read top to bottom (nanoGPT style): ``Trainer.__init__`` builds everything from 
 validated config, ``Trainer.fit`` is the loop. The recipe owns the objective
 (:mod:`i2i.recipes.base` documents the calls); this file owns how it is optimised.
 
-Notes on the GAN step (diffusers' train_vqgan, pix2pix):
-* one ``accelerator.prepare(G, D, opt_g, opt_d, sched_g, sched_d)`` call in matched order;
-* D is trained on ``fake.detach()``; the generator forward of the *last* D step is kept
-  (with its graph) and reused for the G step — no second generator forward;
-* the G step calls the *bare* D module with its parameters frozen: no gradient is computed
-  for D and DDP does not wait for D's gradients;
+The engine knows no network by name: a recipe declares its slots and updates
+(:mod:`i2i.recipes.base`), :mod:`i2i.engine.build` builds them, :mod:`i2i.engine.step` runs
+one step over them, and :mod:`i2i.runs` owns what is saved. Notes (diffusers' train_vqgan, pix2pix):
+* one ``accelerator.prepare(*models, *optimizers, *schedulers)`` call in matched order;
 * schedulers step once per optimizer step (``split_batches=True`` stops Accelerate from
   stepping them ``num_processes`` times), so a schedule means the same in 1 or N processes;
 * every process draws its own noise (seed + rank); data is sharded by a resumable sampler.
@@ -30,12 +28,14 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
+from .. import perf
+from .. import runs as ckpt
 from ..config import Config, DataConfig
 from ..errors import CheckpointError, ConfigError, I2IError
-from ..registry import DATASETS, LOSSES, RECIPES, SCHEDULERS
-from .. import perf
-from . import checkpoint as ckpt
+from ..registry import SCHEDULERS
+from .build import build_run
 from .optim import build_optimizer
+from .step import TrainStep
 from .tracking import MetricsLog, log_images, plot_curves, to_floats, wandb_mode
 
 
@@ -246,30 +246,10 @@ class Trainer:
 
         # ---- build (same seed on every process: identical initial weights) ----------
         set_seed(t.seed)
-        recipe_cls = RECIPES.get(cfg.recipe["type"])
-        losses = {slot: LOSSES.build(spec, f"losses.{slot}") for slot, spec in cfg.losses.items()}
-        self.recipe = RECIPES.build(cfg.recipe, "recipe", losses=losses)
-        self.models: dict[str, nn.Module] = {
-            slot: reg.build(cfg.models[slot], f"models.{slot}") for slot, reg in recipe_cls.model_slots.items() if slot in cfg.models
-        }
-        for slot, path in t.init.items():
-            from ..inference import load_slot_weights
-
-            ckpt.load_fitting(self.models[slot], load_slot_weights(path, slot), f"train.init.{slot}: {path}")
-        data_kw = dict(cfg.data.kwargs)
-        ds_cls = DATASETS.get(cfg.data.type)
-        import inspect
-
-        if "on_error" in inspect.signature(ds_cls.__init__).parameters:
-            data_kw["on_error"] = cfg.data.on_error
-        self.train_ds = ds_cls(root=cfg.data.root, split="train", **data_kw)
-        self.val_ds = ds_cls(root=cfg.data.root, split=cfg.data.val_split, **data_kw)
+        built = build_run(cfg)
+        self.recipe, self.models, self.train_ds, self.val_ds = built.recipe, built.models, built.train_set, built.val_set
         ResumableBatchSampler.check_fits(len(self.train_ds), cfg.data.batch_size, acc.num_processes)  # before any work
-        if cfg.data.on_error == "skip" and "on_error" not in data_kw:  # the dataset reads lazily: skip per item
-            from ..data.base import SkipUnreadable
-
-            self.train_ds, self.val_ds = SkipUnreadable(self.train_ds), SkipUnreadable(self.val_ds)
-        self.recipe.setup(self.models, self.train_ds)
+        self.updates = self.recipe.updates(list(self.models), t.d_steps)
         if t.channels_last:
             for m in self.models.values():
                 m.to(memory_format=torch.channels_last)
@@ -277,8 +257,8 @@ class Trainer:
         self.opts = {s: build_optimizer(cfg.optim[s], f"optim.{s}", [p for p in m.parameters() if p.requires_grad])
                      for s, m in self.models.items()}
         self.scheds = {}
-        for s, opt in self.opts.items():
-            total = t.max_steps * (t.d_steps if s == "discriminator" else 1)
+        for s, opt in self.opts.items():  # a schedule spans the slot's optimizer steps over the run
+            total = t.max_steps * sum(u.repeat for u in self.updates if s in u.slots)
             spec = cfg.sched.get(s, {"type": "constant"})
             self.scheds[s] = SCHEDULERS.build(spec, f"sched.{s}", optimizer=opt, total_steps=total)
 
@@ -291,12 +271,14 @@ class Trainer:
         self.bare = {s: acc.unwrap_model(m) for s, m in self.wrapped.items()}
         self.recipe.to(acc.device)
 
-        self.ema = None
+        self.emas: dict[str, Any] = {}
         if t.ema_decay is not None:
             from timm.utils import ModelEmaV3
 
-            self.ema = ModelEmaV3(self.bare["generator"], decay=t.ema_decay)
-            self.ema.module.eval()
+            for s in self.recipe.ema_slots:
+                if s in self.bare:
+                    self.emas[s] = ModelEmaV3(self.bare[s], decay=t.ema_decay)
+                    self.emas[s].module.eval()
         if t.compile:  # in place: state-dict keys, checkpoints and the EMA copy above are unaffected
             for m in self.bare.values():
                 perf.compile_in_place(m, acc.device.type, mode=t.compile_mode)
@@ -325,6 +307,10 @@ class Trainer:
             DataLoader(self.val_ds, batch_size=cfg.eval.batch_size * acc.num_processes, shuffle=False,
                        num_workers=cfg.data.num_workers))
         self.sample_batch = self._sample_batch()
+        self.train_step = TrainStep(
+            self.recipe, self.updates, self.wrapped, self.bare, self.opts, self.scheds, autocast=acc.autocast,
+            backward=acc.backward, clip_grad_norm=acc.clip_grad_norm_, grad_clip=t.grad_clip,
+            scaler=acc.scaler is not None, emas=self.emas)
 
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -432,11 +418,11 @@ class Trainer:
             "num_processes": self.acc.num_processes,
         }
 
+    def _ema_modules(self) -> dict[str, nn.Module]:
+        return {s: e.module for s, e in self.emas.items()}
+
     def _weights_finite(self) -> bool:
-        tensors = [v for m in self.bare.values() for v in m.state_dict().values()]
-        if self.ema is not None:
-            tensors += list(self.ema.module.state_dict().values())
-        return ckpt.all_finite(tensors)
+        return ckpt.all_finite(list(ckpt.checkpoint_tensors(self.bare, self._ema_modules()).values()))
 
     def save(self) -> Path | None:
         """A checkpoint (and the export) of the current state; ``None``, writing nothing, when a
@@ -454,12 +440,10 @@ class Trainer:
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
-        ckpt.torch_save(ckpt.rng_state(), tmp / f"rng_{acc.process_index}.pt")
+        ckpt.torch_save(ckpt.process_state(self.recipe.train_state()), tmp / f"rng_{acc.process_index}.pt")
         acc.wait_for_everyone()
         if self.is_main:
-            tensors = {f"{s}.{k}": v for s, m in self.bare.items() for k, v in m.state_dict().items()}
-            if self.ema is not None:
-                tensors.update({f"ema.generator.{k}": v for k, v in self.ema.module.state_dict().items()})
+            tensors = ckpt.checkpoint_tensors(self.bare, self._ema_modules())
             ckpt.write_checkpoint(tmp, final, tensors, self._state(), yaml.safe_dump(self.cfg.to_dict(), sort_keys=False),
                                   self.cfg.train.keep_last)
             self.export()
@@ -487,9 +471,8 @@ class Trainer:
         weights = path / "models.safetensors"
         for s, m in self.bare.items():
             ckpt.load_fitting(m, ckpt.sub_state(tensors, s), f"{weights} ({s})")
-        if self.ema is not None:
-            ema_sd = ckpt.sub_state(tensors, "ema.generator")
-            ckpt.load_fitting(self.ema.module, ema_sd or self.bare["generator"].state_dict(), f"{weights} (ema.generator)")
+        for s, e in self.emas.items():  # a checkpoint made without EMA starts the average at the weights
+            ckpt.load_fitting(e.module, ckpt.sub_state(tensors, f"ema.{s}") or self.bare[s].state_dict(), f"{weights} (ema.{s})")
         for s, o in self.opts.items():
             o.load_state_dict(state["optimizers"][s])
         for s, sc in self.scheds.items():
@@ -501,6 +484,7 @@ class Trainer:
         self._guard.reset()
         self.lr_scale = state.get("lr_scale", 1.0)
         used = self._apply_hparams()
+        self.recipe.load_train_state(rng.get("recipe", {}) if rng is not None else {})
         if rng is not None:
             ckpt.set_rng_state(rng)
         else:  # a different number of processes than when saved: fresh, but deterministic, streams
@@ -534,30 +518,27 @@ class Trainer:
         return used
 
     def export(self) -> Path:
-        """``export/``: generator (EMA weights if enabled) + discriminator + config.json."""
-        weights = {s: m.state_dict() for s, m in self.bare.items()}
-        if self.ema is not None:
-            weights["generator"] = self.ema.module.state_dict()
-        info = {
-            "format": "i2i-export", "version": 1, "task": self.recipe.task, "recipe": self.cfg.recipe,
-            "models": {s: self.cfg.models[s] for s in self.bare}, "meta": self.recipe.export_meta(),
-            "step": self.step, "ema": self.ema is not None, "config": self.cfg.to_dict(),
-        }
+        """``export/``: every slot's weights (its EMA copy where it has one) + config.json."""
+        weights = {s: m.state_dict() for s, m in self.eval_nets().items()}
+        info = ckpt.export_info(self.recipe.task, self.cfg.to_dict(), list(self.bare), self.recipe.export_meta(),
+                                self.step, list(self.emas))
         out = self.run_dir / "export"
         ckpt.write_export(out, weights, info)
         return out
 
     # ------------------------------------------------------------------------- monitoring
-    def _g_eval(self) -> nn.Module:
-        return self.ema.module if self.ema is not None else self.bare["generator"]
+    def eval_nets(self) -> dict[str, nn.Module]:
+        """The networks as evaluated, sampled and exported: EMA copies where a slot has one."""
+        return {s: self.emas[s].module if s in self.emas else m for s, m in self.bare.items()}
 
     def write_samples(self) -> Path | None:
         if self.sample_batch is None or not self.is_main:
             return None
         import torchvision
 
-        with _eval_mode(self._g_eval()), torch.no_grad(), self.acc.autocast():
-            imgs = self.recipe.samples(self._g_eval(), self.sample_batch).float()
+        nets = self.eval_nets()
+        with _eval_mode(*nets.values()), torch.no_grad(), self.acc.autocast():
+            imgs = self.recipe.sample_grid(nets, self.sample_batch).float()
         nrow = getattr(self.recipe, "grid_nrow", 8)
         grid = torchvision.utils.make_grid(imgs.cpu(), nrow=nrow, padding=2, pad_value=1.0)
         if grid.shape[0] == 1:
@@ -578,8 +559,9 @@ class Trainer:
                     break
                 yield b
 
-        with _eval_mode(self._g_eval()), torch.no_grad(), self.acc.autocast():
-            metrics = self.recipe.evaluate(self._g_eval(), batches(), self.acc)
+        nets = self.eval_nets()
+        with _eval_mode(*nets.values()), torch.no_grad(), self.acc.autocast():
+            metrics = self.recipe.run_evaluation(nets, batches(), self.acc)
         metrics = {f"eval/{k}": float(v) for k, v in metrics.items()}
         if metrics:
             self._log(metrics)
@@ -595,48 +577,6 @@ class Trainer:
             self.acc.log(values, step=self.step)
 
     # ------------------------------------------------------------------------- the loop
-    def _update(self, slot: str, loss: torch.Tensor, logs: dict[str, Any]) -> torch.Tensor:
-        """backward + clip + step for one net; returns a 0-d bool tensor: loss and gradient finite.
-
-        No host synchronisation: a non-finite loss or gradient norm skips the update *on the
-        device*. Fused Adam/AdamW/SGD (the default, :func:`~i2i.engine.optim.build_optimizer`)
-        take a ``found_inf`` flag, the mechanism of PyTorch's GradScaler, and then leave
-        weights, moments and step count untouched; under fp16 the GradScaler sets it itself.
-        Optimizers without that kernel (RMSprop, ``fused: false``) are checked on the host.
-        The scheduler steps either way: a schedule follows the step counter.
-        """
-        opt, sched, model = self.opts[slot], self.scheds[slot], self.wrapped[slot]
-        opt.zero_grad(set_to_none=True)
-        self.acc.backward(loss)
-        clip = self.cfg.train.grad_clip
-        norm = self.acc.clip_grad_norm_(model.parameters(), clip if clip is not None else float("inf"))
-        if norm is None:  # engines that clip internally return no norm
-            norm = loss.new_zeros((), dtype=torch.float32)
-        logs[f"{slot[0]}/grad_norm"] = norm.detach()
-        finite = torch.isfinite(loss.detach())
-        if self.acc.scaler is not None:
-            # fp16: the GradScaler skips steps whose unscaled gradients overflow and lowers its
-            # scale; such steps are part of its normal work, so only a non-finite loss counts
-            opt.step()
-        else:
-            finite = finite & torch.isfinite(norm)
-            self._step_if(opt, finite)
-        sched.step()
-        return finite
-
-    @staticmethod
-    def _step_if(opt: Any, finite: torch.Tensor) -> None:
-        """``opt.step()`` where ``finite`` holds, decided on the device when the optimizer can."""
-        inner = getattr(opt, "optimizer", opt)
-        if getattr(inner, "_step_supports_amp_scaling", False):
-            inner.found_inf = (~finite).float()
-            try:
-                opt.step()
-            finally:
-                del inner.found_inf
-        elif bool(finite):  # host check: this optimizer has no device-side skip
-            opt.step()
-
     def _check_nonfinite(self) -> None:
         """Read the device-side guard (logging steps, saves, the end); act on a full streak."""
         streak, hit, total = self._guard.read(self.acc)
@@ -691,50 +631,26 @@ class Trainer:
         from tqdm.auto import tqdm
 
         cfg, t, acc = self.cfg, self.cfg.train, self.acc
-        G = self.wrapped["generator"]
-        D = self.wrapped.get("discriminator")
-        D_bare = self.bare.get("discriminator")
         data = iter(self.loader)
         bar = tqdm(total=t.max_steps, initial=self.step, disable=not (self.is_main and cfg.logging.progress),
                    dynamic_ncols=True, desc=self.run_dir.name)
         imgs_since, t_since = 0, time.perf_counter()
-        d_steps = t.d_steps if D is not None else 1
+
+        def next_batch() -> dict[str, Any]:
+            nonlocal imgs_since
+            batch = batch_to_device(next(data), acc.device, t.channels_last)
+            self.consumed += 1
+            imgs_since += next(v for v in batch.values() if isinstance(v, torch.Tensor)).shape[0] * acc.num_processes
+            return batch
+
         while self.step < t.max_steps:
             if self.reload_data:  # back at a checkpoint: continue the data stream from its position
                 self.reload_data = False
                 self.sampler.start = self.consumed
                 data = iter(self.loader)
                 bar.n = self.step
-            logs: dict[str, Any] = {}
-            finite = []
-            for k in range(d_steps):
-                batch = batch_to_device(next(data), acc.device, t.channels_last)
-                self.consumed += 1
-                imgs_since += next(iter(v for v in batch.values() if isinstance(v, torch.Tensor))).shape[0] * acc.num_processes
-                last = k == d_steps - 1
-                with acc.autocast(), torch.set_grad_enabled(last):
-                    out = self.recipe(G, batch)
-                if D is None:
-                    continue
-                with acc.autocast():
-                    loss_d, ld = self.recipe.d_loss(D, batch, out)
-                logs.update(ld)
-                finite.append(self._update("discriminator", loss_d, logs))
-            if D_bare is not None:
-                D_bare.requires_grad_(False)
-            try:
-                with acc.autocast():
-                    loss_g, lg = self.recipe.g_loss(D_bare, batch, out)
-                if self.step in self._fault_nan:
-                    loss_g = loss_g * float("nan")
-                logs.update(lg)
-                finite.append(self._update("generator", loss_g, logs))
-                if self.ema is not None:  # a skipped G update left the weights as they were: EMA of the same
-                    self.ema.update(self.bare["generator"], step=self.step)
-            finally:
-                if D_bare is not None:
-                    D_bare.requires_grad_(True)
-            self._guard.record(self.step, torch.stack(finite).all())
+            logs, finite = self.train_step(next_batch, self.step, fault_nan=self.step in self._fault_nan)
+            self._guard.record(self.step, finite)
             self.step += 1
             bar.update(1)
 

@@ -26,14 +26,14 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..registry import RECIPES
-from .base import Batch, Logs, Recipe
+from .base import Batch, GeneratorRecipe, Logs
 
 
 def _split(out: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor | None]:
     return out if isinstance(out, tuple) else (out, None)
 
 
-class DigitsRecipe(Recipe):
+class DigitsRecipe(GeneratorRecipe):
     """Shared by gan/cgan/acgan: they differ in who sees labels and in the auxiliary term."""
 
     task = "digits"

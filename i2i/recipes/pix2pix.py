@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..registry import RECIPES
-from .base import Batch, Logs, Recipe
+from .base import Batch, GeneratorRecipe, Logs
 
 __all__ = ["Pix2Pix", "pad_predict", "laplacian_energy", "image_metrics"]
 
@@ -108,7 +108,7 @@ def image_metrics(fake: Tensor, target: Tensor) -> dict[str, Tensor]:
 
 
 @RECIPES.register("pix2pix")
-class Pix2Pix(Recipe):
+class Pix2Pix(GeneratorRecipe):
     """A -> B translation with a (conditional) PatchGAN and λ·L1 (see module docstring).
 
     Args:

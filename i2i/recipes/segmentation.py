@@ -43,7 +43,7 @@ from ..metrics.segmentation import ConfusionMatrix
 from ..nn.seg_adversary import scale_labels, to_onehot, valid_mask
 from ..nn.segmentor import IMAGENET_MEAN, IMAGENET_STD
 from ..registry import RECIPES
-from .base import Batch, Logs, Recipe
+from .base import Batch, GeneratorRecipe, Logs
 
 IGNORE_COLOUR = (224, 224, 192)  # VOC's colour for void pixels in sample grids
 
@@ -58,7 +58,7 @@ def colourise(labels: Tensor, palette: Tensor, ignore_index: int = 255) -> Tenso
 
 
 @RECIPES.register("seg_adversarial")
-class SegAdversarial(Recipe):
+class SegAdversarial(GeneratorRecipe):
     """Segmentor s (``generator`` slot) + optional adversary a (``discriminator`` slot).
 
     Args:

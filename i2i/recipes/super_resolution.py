@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from ..data.resize import imresize
 from ..errors import ConfigError
 from ..registry import DISCRIMINATORS, GENERATORS, RECIPES, Registry
-from .base import Batch, Logs, Recipe
+from .base import Batch, GeneratorRecipe, Logs
 
 __all__ = ["SuperResolution", "bicubic_upscale"]
 
@@ -45,7 +45,7 @@ def bicubic_upscale(lr: Tensor, scale: int) -> Tensor:
 
 
 @RECIPES.register("sr")
-class SuperResolution(Recipe):
+class SuperResolution(GeneratorRecipe):
     """SRResNet / SRGAN objective (see the module docstring).
 
     Args:
