@@ -193,6 +193,57 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return ckpts[-1] if ckpts else None
 
 
+def resolve_run_dir(name: str, output_dir: str | Path | None, resume: bool | str | None, stamp: str) -> Path:
+    """The run directory: ``--output-dir``; a named checkpoint's run; with ``--resume`` alone the
+    newest ``runs/<name>-*`` holding a checkpoint; else a new ``runs/<name>-<stamp>``."""
+    if output_dir is not None:
+        return Path(output_dir)
+    if isinstance(resume, str):
+        p = Path(resume)
+        return p.parent.parent if STEP_RE.match(p.name) else p
+    if resume:
+        runs = sorted(Path("runs").glob(f"{name}-*"), key=lambda p: p.stat().st_mtime)
+        runs = [r for r in runs if latest_checkpoint(r) is not None]
+        if not runs:
+            raise CheckpointError(f"--resume: no run of {name!r} with a checkpoint under runs/; pass --output-dir or a path")
+        return runs[-1]
+    return Path("runs") / f"{name}-{stamp}"
+
+
+def resume_candidates(run_dir: Path, resume: bool | str | None) -> list[Path]:
+    """The checkpoints to try, newest first (one when a checkpoint was named); without
+    ``resume`` a run directory holding checkpoints is refused (nothing is overwritten)."""
+    if not resume:
+        if latest_checkpoint(run_dir) is not None:
+            raise CheckpointError(f"{run_dir} already holds checkpoints: add --resume to continue it, or choose another --output-dir")
+        return []
+    p = Path(resume) if isinstance(resume, str) else run_dir
+    if STEP_RE.match(p.name):
+        if not p.is_dir():
+            raise CheckpointError(f"--resume: {p} does not exist")
+        return [p]
+    found = list_checkpoints(p)[::-1]  # at most keep_last (+1 mid-save) of them
+    if not found:
+        raise CheckpointError(f"--resume: no checkpoint in {p / 'checkpoints'}")
+    return found
+
+
+def _spec_diff(a: Any, b: Any, prefix: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(set(a) | set(b))
+        return [d for k in keys for d in _spec_diff(a.get(k), b.get(k), f"{prefix}.{k}")]
+    return [] if a == b else [prefix]
+
+
+def check_same_architecture(saved: dict[str, Any], config: dict[str, Any], path: Path) -> None:
+    """A checkpoint's weights fit only the recipe and networks that made it: one line naming the differences."""
+    diff = _spec_diff(saved.get("models"), config["models"], "models")
+    if saved.get("recipe") != config["recipe"]:
+        diff.insert(0, "recipe")
+    if diff:
+        raise CheckpointError(f"{path}: checkpoint was made with a different architecture; differing keys: {', '.join(diff)}")
+
+
 def write_checkpoint(tmp: Path, final: Path, tensors: dict[str, torch.Tensor], state: dict[str, Any],
                      config_text: str, keep_last: int) -> None:
     """Main process: write the shared files into ``tmp`` (rng files already there), then publish."""

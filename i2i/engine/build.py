@@ -14,8 +14,12 @@ from typing import Any
 from torch import nn
 from torch.utils.data import Dataset
 
-from .. import data, losses, recipes, runs  # noqa: F401  (importing data, losses, nn, recipes fills the registries)
-from .. import nn as _networks  # noqa: F401
+import i2i.data
+import i2i.losses
+import i2i.nn
+import i2i.recipes  # noqa: F401  (importing data, losses, nn and recipes fills the registries)
+
+from .. import runs
 from ..config import Config, DataConfig, data_config, resolve_path
 from ..errors import ConfigError
 from ..recipes.base import Recipe

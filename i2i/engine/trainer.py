@@ -119,13 +119,6 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _spec_diff(a: Any, b: Any, prefix: str) -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        keys = sorted(set(a) | set(b))
-        return [d for k in keys for d in _spec_diff(a.get(k), b.get(k), f"{prefix}.{k}")]
-    return [] if a == b else [prefix]
-
-
 @contextmanager
 def _eval_mode(*modules: nn.Module | None):
     """Eval mode and a forked RNG: monitoring never changes what training draws next."""
@@ -325,37 +318,12 @@ class Trainer:
     def _resolve_run_dir(self, output_dir: str | Path | None, resume: bool | str | None) -> Path:
         from accelerate.utils import broadcast_object_list
 
-        if output_dir is not None:
-            return Path(output_dir)
-        if isinstance(resume, str):
-            p = Path(resume)
-            return p.parent.parent if ckpt.STEP_RE.match(p.name) else p
-        name = self.cfg.name or self.cfg.recipe["type"]
-        if resume:
-            runs = sorted(Path("runs").glob(f"{name}-*"), key=lambda p: p.stat().st_mtime)
-            runs = [r for r in runs if ckpt.latest_checkpoint(r) is not None]
-            if not runs:
-                raise CheckpointError(f"--resume: no run of {name!r} with a checkpoint under runs/; pass --output-dir or a path")
-            return runs[-1]
         stamp = [time.strftime("%Y%m%d-%H%M%S")]
         broadcast_object_list(stamp)  # one name for every process
-        return Path("runs") / f"{name}-{stamp[0]}"
+        return ckpt.resolve_run_dir(self.cfg.name or self.cfg.recipe["type"], output_dir, resume, stamp[0])
 
     def _find_resume(self, resume: bool | str | None) -> list[Path]:
-        """The checkpoints to try, newest first (one when a checkpoint was named)."""
-        if not resume:
-            if ckpt.latest_checkpoint(self.run_dir) is not None:
-                raise CheckpointError(f"{self.run_dir} already holds checkpoints: add --resume to continue it, or choose another --output-dir")
-            return []
-        p = Path(resume) if isinstance(resume, str) else self.run_dir
-        if ckpt.STEP_RE.match(p.name):
-            if not p.is_dir():
-                raise CheckpointError(f"--resume: {p} does not exist")
-            return [p]
-        found = ckpt.list_checkpoints(p)[::-1]  # at most keep_last (+1 mid-save) of them
-        if not found:
-            raise CheckpointError(f"--resume: no checkpoint in {p / 'checkpoints'}")
-        return found
+        return ckpt.resume_candidates(self.run_dir, resume)
 
     def _resume_from(self, candidates: list[Path]) -> Path | None:
         """Load the newest readable candidate. An unreadable newer one (truncated, corrupt) is
@@ -456,11 +424,7 @@ class Trainer:
 
     def _load(self, path: Path, read: tuple | None = None) -> None:
         saved_cfg, tensors, state, rng = read or self._read(path)
-        diff = _spec_diff(saved_cfg.get("models"), self.cfg.to_dict()["models"], "models")
-        if saved_cfg.get("recipe") != self.cfg.to_dict()["recipe"]:
-            diff.insert(0, "recipe")
-        if diff:
-            raise CheckpointError(f"{path}: checkpoint was made with a different architecture; differing keys: {', '.join(diff)}")
+        ckpt.check_same_architecture(saved_cfg, self.cfg.to_dict(), path)
         saved_optim = saved_cfg.get("optim") if isinstance(saved_cfg.get("optim"), dict) else {}
         for s in self.opts:
             old = saved_optim.get(s, {}).get("type") if isinstance(saved_optim.get(s), dict) else None
