@@ -160,7 +160,7 @@ class NonFiniteGuard:
     good when all its updates were. The streak of bad steps, the step at which it first
     reached ``limit`` and the total are kept as device tensors and read only by
     :meth:`read` (logging steps, saves, the end of the run), so a GPU step never waits for
-    the host. Bad updates were already skipped on the device (see ``Trainer._update``),
+    the host. Bad updates were already skipped on the device (see :mod:`i2i.engine.step`),
     so the weights stay the last finite ones while a check is pending.
     """
 
