@@ -1,0 +1,157 @@
+"""ONNX export of every task's inference networks, checked against PyTorch with onnxruntime.
+
+``export_onnx(model, folder)`` writes one ``<slot>.onnx`` per inference network of a loaded
+export (``LoadedModel``: the generator; both generators for CycleGAN) with a dynamic batch
+and, for image inputs, dynamic height and width; then runs each file with onnxruntime on an
+input of *another* size than the one traced and compares with PyTorch. :class:`OnnxNet`
+wraps a session as a callable on torch tensors, so the tiled SR code
+(:func:`i2i.tiling.tiled_apply`) runs an ONNX model exactly as it runs a PyTorch one.
+
+Exporter: PyTorch's TorchScript-based exporter (``dynamo=False``): it needs only ``onnx``,
+traces these convolutional networks in well under a second, and its graphs run on every
+onnxruntime build; the ``torch.export``-based one took 10× longer on the SRResNet and needs
+``onnxscript`` as well. Opset 17. Inputs and outputs are float32 (the networks' own
+precision); digit generators take ``z`` (N, z_dim) and, when conditional, ``label`` (N,) int64.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .errors import I2IError
+
+OPSET = 17
+TOLERANCE = 1e-4
+"""Largest |onnxruntime - PyTorch| accepted, relative to the output's value range: float32
+kernels sum in other orders. Measured (2026-12-01, onnxruntime 1.32, CPU): 0.4–3e-7 of the range
+for the tiny networks of every task in tests/test_onnx_export.py, 6.4e-7 for the shipped ×4 SRResNet."""
+
+
+class OnnxError(I2IError):
+    """An export that cannot be written, or whose ONNX graph disagrees with PyTorch."""
+
+
+@dataclass
+class Exported:
+    slot: str
+    path: Path
+    inputs: list[str]
+    max_abs_diff: float  # onnxruntime vs PyTorch on an input of another size than the traced one
+    value_range: float
+
+
+def _first_conv(net: nn.Module) -> nn.Conv2d | None:
+    return next((m for m in net.modules() if isinstance(m, nn.Conv2d)), None)
+
+
+def example_inputs(model: Any, net: nn.Module, side: int | None = None, batch: int = 1,
+                   seed: int = 0) -> tuple[dict[str, Tensor], dict[str, dict[int, str]]]:
+    """Inputs for one call of ``net`` and their dynamic axes (ONNX names).
+
+    Digit generators (``meta.z_dim``): noise and, when conditional, labels. Image networks: an
+    (N, C, side, side) image in the model's value range; ``side`` defaults to twice the
+    network's size multiple (``meta.multiple``; 16 when it has none) and must be a multiple of it.
+    """
+    g = torch.Generator().manual_seed(seed)
+    meta = model.meta or {}
+    if "z_dim" in meta:
+        z = torch.randn(batch, int(meta["z_dim"]), generator=g)
+        inputs = {"z": z}
+        if meta.get("conditional"):
+            inputs["label"] = torch.arange(batch) % int(meta["num_classes"])
+        return inputs, {k: {0: "batch"} for k in inputs}
+    conv = _first_conv(net)
+    if conv is None:
+        raise OnnxError(f"{model.path}: cannot tell the input shape of {type(net).__name__} (no convolution)")
+    multiple = int(meta.get("multiple", 1) or 1)
+    side = side or 2 * max(multiple, 16)
+    if side % multiple:
+        raise OnnxError(f"input side {side} is not a multiple of the network's {multiple}")
+    lo, hi = (meta.get("value_range") or [0, 1])[:2]
+    x = torch.rand(batch, conv.in_channels, side, side, generator=g) * (hi - lo) + lo
+    return {"image": x}, {"image": {0: "batch", 2: "height", 3: "width"}}
+
+
+class OnnxNet:
+    """An onnxruntime session as a callable on torch tensors (float32 in, float32 out, same device
+    as the input): a stand-in for the PyTorch network in the tiled SR code and the pipelines."""
+
+    def __init__(self, path: str | Path, providers: list[str] | None = None):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise OnnxError(f"{self.path}: no such ONNX file")
+        try:
+            self.session = ort.InferenceSession(str(self.path), providers=providers or ort.get_available_providers())
+        except Exception as e:  # noqa: BLE001  (onnxruntime raises its own Fail/InvalidGraph types)
+            raise OnnxError(f"{self.path}: onnxruntime cannot load it ({str(e).splitlines()[0][:160]})") from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, *args: Tensor) -> Tensor:
+        if len(args) != len(self.input_names):
+            raise OnnxError(f"{self.path}: takes {len(self.input_names)} inputs ({', '.join(self.input_names)}), got {len(args)}")
+        feeds = {n: a.detach().cpu().numpy() for n, a in zip(self.input_names, args)}
+        out = self.session.run(None, feeds)[0]
+        return torch.from_numpy(np.ascontiguousarray(out)).to(args[0].device)
+
+
+def export_onnx(model: Any, folder: str | Path, verify: bool = True) -> list[Exported]:
+    """``<folder>/<slot>.onnx`` for each inference network of ``model`` (an :class:`i2i.inference.LoadedModel`
+    on the CPU, in eval mode); with ``verify`` each is run by onnxruntime on an input of another
+    size (and batch) than the traced one and must match PyTorch within :data:`TOLERANCE`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    from .registry import RECIPES
+
+    slots = [s for s in RECIPES.get(model.recipe["type"], "recipe.type").inference_slots if s in model.nets]
+    done = []
+    for slot in slots:
+        net = model.nets[slot].float().cpu().eval()
+        inputs, axes = example_inputs(model, net)
+        path = folder / f"{slot}.onnx"
+        tmp = path.with_suffix(".onnx.tmp")
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes
+                torch.onnx.export(net, tuple(inputs.values()), str(tmp), input_names=list(inputs),
+                                  output_names=["output"], dynamic_axes={**axes, "output": {0: "batch"}},
+                                  opset_version=OPSET, dynamo=False)
+        except Exception as e:  # noqa: BLE001  (tracing errors come in many types)
+            tmp.unlink(missing_ok=True)
+            raise OnnxError(f"{model.path}: {slot} cannot be exported to ONNX ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:160]})") from None
+        tmp.replace(path)
+        diff, span = (math.nan, math.nan)
+        if verify:
+            diff, span = _verify(model, net, path)
+        done.append(Exported(slot, path, list(inputs), diff, span))
+    return done
+
+
+def _verify(model: Any, net: nn.Module, path: Path) -> tuple[float, float]:
+    """max |ORT - PyTorch| on a batch of 2 at 1.5× the traced side (dynamic axes really dynamic)."""
+    first, _ = example_inputs(model, net)
+    side = None
+    if "image" in first:
+        multiple = int((model.meta or {}).get("multiple", 1) or 1)
+        side = first["image"].shape[-1] + max(multiple, 16)
+    inputs, _ = example_inputs(model, net, side=side, batch=2, seed=1)
+    with torch.no_grad():
+        want = net(*inputs.values()).float()
+    got = OnnxNet(path, providers=["CPUExecutionProvider"])(*inputs.values())
+    if got.shape != want.shape:
+        raise OnnxError(f"{path}: onnxruntime gives shape {tuple(got.shape)}, PyTorch {tuple(want.shape)}")
+    diff = float((got - want).abs().max())
+    span = float(want.max() - want.min()) or 1.0
+    if not diff <= TOLERANCE * span:
+        raise OnnxError(f"{path}: onnxruntime differs from PyTorch by {diff:.3g} (more than {TOLERANCE:g} of the "
+                        f"output range {span:.3g})")
+    return diff, span
