@@ -343,6 +343,38 @@ def resolve_export_dir(path: str | Path) -> Path:
     return path
 
 
+# ----------------------------------------------------------------------------- pretrained folders
+PRETRAINED_FORMAT = {"format": "i2i-pretrained", "version": 1}
+PRETRAINED_WEIGHTS = "model.safetensors"
+
+
+def write_pretrained(folder: Path, weights: dict[str, dict[str, torch.Tensor]], info: dict[str, Any], card: str) -> None:
+    """A Hugging Face-style model folder (the ``save_pretrained`` layout)::
+
+        <folder>/config.json                   the export's config (task, recipe, specs, meta, training config)
+        <folder>/<slot>/config.json            the network's {type, **kwargs}
+        <folder>/<slot>/model.safetensors      its weights
+        <folder>/README.md                     the model card
+
+    Written into ``<folder>.tmp`` and renamed into place, like an export; an existing folder is replaced.
+    """
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    for slot, sd in weights.items():
+        (tmp / slot).mkdir()
+        save_tensors(sd, tmp / slot / PRETRAINED_WEIGHTS, metadata={"format": "pt", "i2i_slot": slot})
+        write_text(tmp / slot / "config.json", json.dumps(info["models"][slot], indent=2))
+    write_text(tmp / "config.json", json.dumps({**info, **PRETRAINED_FORMAT}, indent=2))
+    write_text(tmp / "README.md", card)
+    _fsync_dir(tmp)
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.rename(tmp, folder)
+    _fsync_dir(folder.parent)
+
+
 # ----------------------------------------------------------------------------- reading saved models
 MAX_PARAMETERS = 2_000_000_000
 """8 GB of fp32 weights: 37× pix2pix's unet_256 (54 M parameters), the largest i2i network."""
@@ -359,6 +391,7 @@ class SavedModel:
     weights: dict[str, dict[str, torch.Tensor]]  # slot -> state dict (EMA copy where there is one)
     meta: dict[str, Any]
     config: dict[str, Any]
+    step: int = 0  # the training step the weights are from (exports; 0 where unknown)
 
     def registry(self, slot: str) -> Any:
         """The registry a slot's spec names a network of (the recipe's declaration)."""
@@ -395,9 +428,18 @@ def _read_export_info(path: Path) -> dict[str, Any]:
     return info
 
 
+def _weights_file(folder: Path, slot: str) -> Path | None:
+    """A slot's weights in an export (``<slot>.safetensors``) or a pretrained folder (``<slot>/model.safetensors``)."""
+    for f in (folder / f"{slot}.safetensors", folder / slot / PRETRAINED_WEIGHTS):
+        if f.is_file():
+            return f
+    return None
+
+
 def read_saved(path: str | Path) -> SavedModel:
-    """A run directory (its ``export/``), an export folder (``config.json`` + ``<slot>.safetensors``)
-    or a checkpoint folder (``config.yaml`` + ``models.safetensors``, EMA weights preferred)."""
+    """A run directory (its ``export/``), an export folder (``config.json`` + ``<slot>.safetensors``),
+    a pretrained folder (:func:`write_pretrained`) or a checkpoint folder (``config.yaml`` +
+    ``models.safetensors``, EMA weights preferred)."""
     from . import recipes  # noqa: F401  (the recipe registry, for a checkpoint's task)
     from .registry import RECIPES
 
@@ -407,8 +449,9 @@ def read_saved(path: str | Path) -> SavedModel:
     if (p / "config.json").is_file():
         info = _read_export_info(p / "config.json")
         specs = info["models"]
-        weights = {s: load_tensors(p / f"{s}.safetensors") for s in specs if (p / f"{s}.safetensors").is_file()}
-        return SavedModel(p, info.get("task", ""), info["recipe"], specs, weights, info.get("meta", {}), info.get("config", {}))
+        weights = {s: load_tensors(f) for s in specs if (f := _weights_file(p, s)) is not None}
+        return SavedModel(p, info.get("task", ""), info["recipe"], specs, weights, info.get("meta", {}), info.get("config", {}),
+                          int(info.get("step", 0) or 0))
     if (p / "models.safetensors").is_file() and (p / "config.yaml").is_file():
         config = read_config(p / "config.yaml")
         if not isinstance(config.get("models"), dict) or not isinstance(config.get("recipe"), dict):

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("recipes", "config"),  # config validates against the recipes' declarations
     ("runs",),
     ("engine",),
-    ("pipelines", "inference", "onnx_export"),
+    ("pipelines", "inference", "onnx_export", "hub"),
     ("apps", "cli"),
     ("__init__",),  # `import i2i`: the public surface, above everything
 ]

@@ -1,0 +1,121 @@
+"""Hugging Face-style sharing: ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub``.
+
+A pretrained folder (:func:`i2i.runs.write_pretrained`) holds ``config.json``, one
+``<slot>/config.json`` + ``<slot>/model.safetensors`` per network and a model card
+``README.md`` (task, training data, metrics, the command that made it). ``from_pretrained``
+reads such a folder, today's exports and run directories, or a Hugging Face repo id through
+``huggingface_hub``'s cache (``local_files_only=True`` never touches the network).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import runs
+from .errors import CheckpointError
+
+PIPELINE_TAGS = {"sr": "image-to-image", "sketch2photo": "image-to-image", "cyclegan": "image-to-image",
+                 "seg": "image-segmentation", "digits": "unconditional-image-generation"}
+
+
+def _last_eval(run_dir: Path | None) -> dict[str, float]:
+    """The last evaluation row of the run's ``metrics.jsonl`` (``eval/…`` keys), if there is one."""
+    f = run_dir / "metrics.jsonl" if run_dir is not None else None
+    if f is None or not f.is_file():
+        return {}
+    rows = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+    evals = [r for r in rows if any(k.startswith("eval/") for k in r)]
+    if not evals:
+        return {}
+    return {"step": evals[-1]["step"], **{k[5:]: v for k, v in evals[-1].items() if k.startswith("eval/")}}
+
+
+def model_card(saved: runs.SavedModel, run_dir: Path | None = None, name: str | None = None) -> str:
+    """A model card (``README.md``) in the Hub's format: YAML metadata, then what the model is,
+    the data it was trained on, its last evaluation, the command that made it and how to load it."""
+    cfg = saved.config or {}
+    data = cfg.get("data") or {}
+    name = name or cfg.get("name") or saved.recipe.get("type", "model")
+    metrics = _last_eval(run_dir)
+    nets = ", ".join(f"`{s}`: {spec.get('type')}" for s, spec in saved.specs.items())
+    lines = ["---", "library_name: i2i", f"pipeline_tag: {PIPELINE_TAGS.get(saved.task, 'image-to-image')}",
+             "tags:", "- i2i", "- gan", f"- {saved.recipe.get('type')}", "---", "",
+             f"# {name}", "",
+             f"An [i2i](https://github.com/) model for the task `{saved.task}` (recipe `{saved.recipe.get('type')}`), "
+             f"weights from training step {saved.step}; networks: {nets}.", "",
+             "## Training data", "",
+             f"`data.type: {data.get('type')}`, `data.root: {data.get('root') or '(the embedded default set)'}`.", "",
+             "## Evaluation", ""]
+    if metrics:
+        lines += [f"At step {metrics.pop('step')} (`tools/eval.py` recomputes these):", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items() if isinstance(v, (int, float))]
+    else:
+        lines += ["No evaluation was logged for this run."]
+    lines += ["", "## How it was made", "", "The run's resolved configuration is in `config.json` (key `config`); "
+              "written back to a YAML file it reproduces the run:", "", "```bash",
+              "python -c \"import json, yaml; print(yaml.safe_dump(json.load(open('config.json'))['config']))\" > run.yaml",
+              "i2i-train run.yaml", "```", "", "## Use", "", "```python", "import i2i",
+              "pipe = i2i.from_pretrained(\"<this folder or repo id>\")", "```", ""]
+    return "\n".join(lines)
+
+
+def save_pretrained(source: str | Path, folder: str | Path, name: str | None = None) -> Path:
+    """Write the model at ``source`` (a run, export, checkpoint or pretrained folder) as a
+    pretrained folder with its model card; returns the folder."""
+    saved = runs.read_saved(source)
+    src = Path(source).expanduser()
+    run_dir = src if (src / "metrics.jsonl").is_file() else (saved.path.parent if (saved.path.parent / "metrics.jsonl").is_file() else None)
+    info = runs.export_info(saved.task, {**saved.config, "recipe": saved.recipe, "models": saved.specs},
+                            list(saved.weights), saved.meta, saved.step, [])
+    folder = Path(folder).expanduser()
+    runs.write_pretrained(folder, saved.weights, info, model_card(saved, run_dir, name))
+    return folder
+
+
+def resolve_pretrained(name_or_path: str | Path, local_files_only: bool = False, revision: str | None = None,
+                       cache_dir: str | Path | None = None) -> Path:
+    """A local folder as it is; otherwise a Hub repo id (``owner/name``) fetched into, or found in,
+    the Hugging Face cache by ``huggingface_hub.snapshot_download``."""
+    p = Path(name_or_path).expanduser()
+    if p.exists():
+        return p
+    text = str(name_or_path)
+    if text.count("/") != 1 or text.startswith((".", "/", "~")):
+        raise CheckpointError(f"{text}: no such folder, and not a Hugging Face repo id (owner/name)")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(text, revision=revision, local_files_only=local_files_only,
+                                      cache_dir=str(cache_dir) if cache_dir else None))
+    except LocalEntryNotFoundError:
+        raise CheckpointError(f"{text}: not in the Hugging Face cache{' (local_files_only)' if local_files_only else ''}"
+                              " and not downloadable now") from None
+    except HfHubHTTPError as e:
+        raise CheckpointError(f"{text}: the Hub refused it ({str(e).splitlines()[0][:120]})") from None
+
+
+def from_pretrained(name_or_path: str | Path, device: str | torch.device | None = None, local_files_only: bool = False,
+                    revision: str | None = None, cache_dir: str | Path | None = None) -> Any:
+    """The task's pipeline for a pretrained folder, export, run or Hub repo id; the networks are
+    its ``model.nets`` (``pipe.model.generator`` for the one-generator tasks)."""
+    from .inference import load_model
+    from .pipelines import pipeline_for
+
+    path = resolve_pretrained(name_or_path, local_files_only, revision, cache_dir)
+    return pipeline_for(load_model(path, device=device))
+
+
+def push_to_hub(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
+    """Upload a pretrained folder to the Hub (needs network and a token: ``huggingface-cli login``); the URL."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(f"{folder}: not a pretrained folder (write one with i2i-export RUN --format pretrained)")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    return str(api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="Upload i2i model"))

@@ -1,0 +1,85 @@
+"""Hugging Face-style folders: save_pretrained writes the Hub layout and a model card; loading
+works from the folder, from today's exports, and from the Hugging Face cache offline."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from i2i import hub, runs
+from i2i.errors import CheckpointError
+from i2i.inference import load_model
+
+
+@pytest.fixture(scope="module")
+def run(tiny_acgan_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared tiny ACGAN run, with two evaluation rows added to a copy of its metrics log."""
+    out = tmp_path_factory.mktemp("hub") / "run"
+    shutil.copytree(tiny_acgan_run, out)
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 20, "eval/label_fidelity": 0.5, "eval/frechet_distance": 80.0}) + "\n")
+        f.write(json.dumps({"step": 30, "eval/label_fidelity": 0.875, "eval/frechet_distance": 41.25}) + "\n")
+    return out
+
+
+def test_save_pretrained_writes_the_hub_layout_and_a_model_card(run: Path, tmp_path: Path) -> None:
+    out = hub.save_pretrained(run, tmp_path / "acgan-digits")
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "README.md", "config.json", "discriminator/config.json", "discriminator/model.safetensors",
+        "generator/config.json", "generator/model.safetensors"]
+    info = json.loads((out / "config.json").read_text())
+    assert info["format"] == "i2i-pretrained" and info["task"] == "digits"
+    export = json.loads((run / "export" / "config.json").read_text())
+    assert json.loads((out / "generator" / "config.json").read_text()) == export["models"]["generator"]
+    assert info["step"] == export["step"] > 0
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: i2i\npipeline_tag: unconditional-image-generation\n")
+    assert "At step 30" in card and "| label_fidelity | 0.875 |" in card and "| frechet_distance | 41.25 |" in card
+    assert "| label_fidelity | 0.5 |" not in card  # the last evaluation, not an earlier one
+    assert "i2i-train run.yaml" in card and "acgan" in card
+
+
+def test_a_pretrained_folder_loads_the_same_weights(run: Path, tmp_path: Path) -> None:
+    out = hub.save_pretrained(run, tmp_path / "m")
+    a, b = load_model(run, device="cpu"), load_model(out, device="cpu")
+    assert a.task == b.task == "digits" and a.meta == b.meta
+    for k, v in a.generator.state_dict().items():
+        assert torch.equal(v, b.generator.state_dict()[k]), k
+
+
+def fake_hub_cache(folder: Path, cache: Path, repo: str, commit: str = "0" * 40) -> None:
+    """The layout huggingface_hub's cache uses (models--owner--name/{refs/main, snapshots/<commit>/})."""
+    base = cache / f"models--{repo.replace('/', '--')}"
+    shutil.copytree(folder, base / "snapshots" / commit)
+    (base / "refs").mkdir(parents=True)
+    (base / "refs" / "main").write_text(commit)
+
+
+def test_a_repo_id_resolves_from_the_hugging_face_cache_offline(run: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    out = hub.save_pretrained(run, tmp_path / "m")
+    cache = tmp_path / "hf-cache"
+    fake_hub_cache(out, cache, "someone/acgan-digits")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    got = hub.resolve_pretrained("someone/acgan-digits", local_files_only=True, cache_dir=cache)
+    assert got == cache / "models--someone--acgan-digits" / "snapshots" / ("0" * 40)
+    assert load_model(got, device="cpu").task == "digits"
+    with pytest.raises(CheckpointError, match="someone/other: not in the Hugging Face cache"):
+        hub.resolve_pretrained("someone/other", local_files_only=True, cache_dir=cache)
+    with pytest.raises(CheckpointError, match="not a Hugging Face repo id"):
+        hub.resolve_pretrained("no/such/folder")
+
+
+def test_read_saved_refuses_a_pretrained_folder_missing_a_network(run: Path, tmp_path: Path) -> None:
+    out = hub.save_pretrained(run, tmp_path / "m")
+    shutil.rmtree(out / "generator")
+    with pytest.raises(CheckpointError, match="no weights for generator"):
+        runs.build_network(runs.read_saved(out), "generator")
+
+
+def test_push_to_hub_refuses_a_folder_that_is_not_pretrained(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="not a pretrained folder"):
+        hub.push_to_hub(tmp_path, "someone/x")
