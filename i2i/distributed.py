@@ -38,14 +38,16 @@ def requested_cpu_processes() -> int:
     return 1
 
 
-def relaunch_cpu_workers(script: str, argv: list[str]) -> int | None:
-    """Re-run ``script argv`` as N gloo workers if needed; returns their exit code, or None to go on."""
+def relaunch_cpu_workers(script: str | None, argv: list[str], module: str | None = None) -> int | None:
+    """Re-run ``script argv`` (or ``python -m module argv``, for the installed commands) as N gloo
+    workers if needed; returns their exit code, or None to go on."""
     n = requested_cpu_processes()
     if n <= 1:
         return None
+    target = ["-m", module] if module else [str(script)]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n),
            "--master_addr", os.environ.get("MASTER_ADDR", "127.0.0.1"),
-           "--master_port", os.environ.get("MASTER_PORT", "29500"), script, *argv]
+           "--master_port", os.environ.get("MASTER_PORT", "29500"), *target, *argv]
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     return subprocess.call(cmd, env=env)
 

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("runs",),
     ("engine",),
     ("pipelines", "inference", "onnx_export", "hub"),
-    ("apps", "cli"),
+    ("apps", "cli", "commands"),
     ("__init__",),  # `import i2i`: the public surface, above everything
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
