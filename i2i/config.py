@@ -76,6 +76,7 @@ class LoggingConfig:
     sample_every: int = 500
     num_samples: int = 64
     progress: bool = True
+    first_step: bool = False  # also log step 1 (SRGAN: see the content/adversarial balance before training moves it)
 
 
 @dataclass

@@ -378,3 +378,11 @@ def test_a_recipes_training_state_is_checkpointed_per_process_and_restored(tmp_p
     assert torch.equal(saved["recipe"]["seen"], torch.tensor([0, 7, 14])) and saved["recipe"]["n"] == 5
     train("cgan_mnist", run, ["train.max_steps=3"], resume=True)
     assert len(given) == 1 and torch.equal(given[0]["seen"], torch.tensor([0, 7, 14])) and given[0]["n"] == 5
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_logging_first_step_logs_step_one_too(tmp_path: Path, first: bool) -> None:
+    """``logging.first_step`` (on in srgan.yaml: the content/adversarial balance before training moves it)."""
+    train("cgan_mnist", tmp_path, ["train.max_steps=6", "train.log_every=4", f"logging.first_step={str(first).lower()}"])
+    assert [r["step"] for r in read_metrics(tmp_path) if "g/total" in r] == ([1, 4, 6] if first else [4, 6])
+    assert load_config(ROOT / "tasks/srgan.yaml").logging.first_step

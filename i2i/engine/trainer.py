@@ -618,7 +618,7 @@ class Trainer:
             self.step += 1
             bar.update(1)
 
-            log_now = self.step % t.log_every == 0 or self.step == t.max_steps
+            log_now = self.step % t.log_every == 0 or self.step == t.max_steps or (cfg.logging.first_step and self.step == 1)
             save_now = bool(t.ckpt_every) and self.step % t.ckpt_every == 0 and self.step != t.max_steps
             if log_now or save_now:  # the only host syncs: read the guard and the logged values
                 self._check_nonfinite()
