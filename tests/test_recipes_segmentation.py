@@ -10,7 +10,7 @@ from i2i.errors import ConfigError
 from i2i.losses.adversarial import AdversarialLoss
 from i2i.losses.classification import CrossEntropyLoss
 from i2i.metrics.segmentation import confusion_counts, segmentation_scores
-from i2i.nn.seg_adversary import SegAdversary, scale_labels
+from i2i.nn.seg_adversary import LucSmallFOV, LucStanford, SegAdversary, scale_labels
 from i2i.nn.segmentor import SmallSegmentor
 from i2i.recipes.segmentation import SegAdversarial
 
@@ -153,11 +153,15 @@ def test_baseline_without_adversary_and_zero_weight():
     assert D.calls == []  # λ = 0: the adversary is not even run in the segmentor step
 
 
-def test_real_adversary_end_to_end_step():
+@pytest.mark.parametrize("make_d", [lambda: SegAdversary(C, width=4, encoding="product", design="dilated_fov64"),
+                                    lambda: LucStanford(C, encoding="scaling"), lambda: LucSmallFOV(C, encoding="product")],
+                         ids=["dilated_fov64", "luc_stanford", "luc_smallfov"])
+def test_real_adversary_end_to_end_step(make_d):
     torch.manual_seed(0)
     recipe = _recipe()
-    D = SegAdversary(C, width=4, encoding="product", design="largefov")
+    D = make_d()
     G = _setup(recipe, D)
+    assert (recipe.encoding, recipe.tau) == (D.encoding, D.tau)  # read from the adversary
     batch = _batch()
     out = recipe(G, batch)
     ld, _ = recipe.d_loss(D, batch, out)
