@@ -32,6 +32,7 @@ def test_yaml_files_validate() -> None:
     adv = config.load_config(TASKS / "segmentation_adversarial.yaml")
     base = config.load_config(TASKS / "segmentation_baseline.yaml")
     assert adv.models["discriminator"]["encoding"] == "scaling" and "discriminator" not in base.models
+    assert adv.models["discriminator"]["type"] == "luc_stanford"  # the paper's Stanford Background adversary
     # the two runs differ only by the adversary
     assert adv.models["generator"] == base.models["generator"] and adv.data == base.data
     assert adv.optim["generator"] == base.optim["generator"] and adv.train == base.train
@@ -39,8 +40,7 @@ def test_yaml_files_validate() -> None:
 
 @pytest.mark.parametrize("name", ["segmentation_adversarial", "segmentation_baseline"])
 def test_few_steps_through_the_engine(tmp_path: Path, name: str) -> None:
-    extra = ["models.discriminator.width=4"] if name == "segmentation_adversarial" else []
-    cfg = config.load_config(TASKS / f"{name}.yaml", TINY + extra)
+    cfg = config.load_config(TASKS / f"{name}.yaml", TINY)
     run = trainer.Trainer(cfg, output_dir=tmp_path / "run")
     run.fit()
     assert any((tmp_path / "run" / "samples").glob("*.png"))
@@ -110,7 +110,7 @@ def test_few_steps_on_disk_layouts(tmp_path: Path, layout: str) -> None:
     """VOC and folder layouts through the adversarial recipe: the class table reaches the export."""
     data = (_voc if layout == "voc" else _folder)(tmp_path / "data")
     # the whole data node is replaced: the mosaic's own keys (size, seed, ...) do not apply
-    tiny = [o for o in TINY if not o.startswith("data.")] + ["models.discriminator.width=4"]
+    tiny = [o for o in TINY if not o.startswith("data.")]
     cfg = config.load_config(TASKS / "segmentation_adversarial.yaml", tiny + data)
     trainer.Trainer(cfg, output_dir=tmp_path / "run").fit()
     rows = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
