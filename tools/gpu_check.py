@@ -208,8 +208,6 @@ def recipe_overrides(recipe: str, tiny: bool, work: Path) -> list[str]:
     }[fam]
     if recipe == "gan_mnist":
         small = ["models.generator.hidden=[32, 32]", "models.discriminator.hidden=[32]", "data.batch_size=8"]
-    if recipe == "segmentation_adversarial":
-        small.append("models.discriminator.width=4")
     if recipe == "srgan":
         small += ["train.init={}", "models.discriminator.base_channels=8"]
     if recipe == "pix2pix_aligned":
