@@ -13,6 +13,7 @@ from PIL import Image
 
 from i2i import config, inference
 from i2i.apps import pix2pix as app
+from i2i.pipelines import pix2pix as pipeline
 from i2i.cli import run
 from i2i.data.io import read_image
 from i2i.engine import trainer
@@ -86,7 +87,7 @@ def test_from_photo_uses_the_runs_sketch_style(run_dir: Path, tmp_path: Path) ->
     assert read_image(tmp_path / "cat.png", "RGB").shape == (29, 41, 3)
     sketch = read_image(tmp_path / "cat_sketch.png", "keep")
     model = inference.load_model(run_dir)
-    expected = app.make_sketch(model, read_image(src, "RGB"))  # xdog with the run's parameters, 1 channel
+    expected = pipeline.make_sketch(model, read_image(src, "RGB"))  # xdog with the run's parameters, 1 channel
     assert sketch.shape == (29, 41) and np.array_equal(sketch, expected[..., 0])
 
     # a model not trained on photo_sketch pairs cannot make sketches: one clear error
@@ -150,11 +151,11 @@ def test_generator_mode_restores_modes_and_running_stats(run_dir: Path) -> None:
     bn = next(m for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d))
     before = bn.running_mean.clone()
     x = torch.rand(1, 1, 32, 32) * 2 - 1
-    with app.generator_mode(G) as g:
+    with pipeline.generator_mode(G) as g:
         assert not any(m.training for m in g.modules())
         y0, y1 = g(x), g(x)
     assert torch.equal(y0, y1)  # eval mode is deterministic
-    with torch.no_grad(), app.generator_mode(G, dropout=True, batch_stats=True) as g:
+    with torch.no_grad(), pipeline.generator_mode(G, dropout=True, batch_stats=True) as g:
         assert all(m.training for m in g.modules() if isinstance(m, torch.nn.Dropout))
         torch.manual_seed(0)
         a = g(x)

@@ -17,6 +17,7 @@ from PIL import Image
 from i2i.apps import segmentation as seg_app
 from i2i.cli import run
 from i2i.data.io import read_mask, save_image
+from i2i.pipelines.segmentation import predict
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_VAL = 7  # odd: two processes with batches of 2 per process pad the last batch
@@ -70,7 +71,7 @@ def test_infer_writes_palette_masks_any_size(tiny_run: Path, tmp_path: Path, cap
                               "-o", str(tmp_path / "one.png")])
     assert rc == 0
     model = load_model(tiny_run)
-    want = seg_app.predict(model.generator, np.asarray(Image.open(a).convert("RGB")))
+    want = predict(model.generator, np.asarray(Image.open(a).convert("RGB")))
     np.testing.assert_array_equal(read_mask(tmp_path / "one.png"), want)
 
 

@@ -1,4 +1,4 @@
-"""i2i.apps.super_resolution: tools/infer.py and tools/eval.py --task sr, and upscale().
+"""i2i.apps.super_resolution: tools/infer.py and tools/eval.py --task sr; and upscale() of i2i.pipelines.super_resolution.
 
 A tiny SRResNet export is written per test module so that the CLI runs exactly as a user
 would run it (load_model from config.json + safetensors), but in milliseconds.
@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i.apps.super_resolution import default_overlap, receptive_radius, upscale
+from i2i.pipelines.super_resolution import default_overlap, receptive_radius, upscale
 from i2i.cli import run
 from i2i.runs import write_export
 from i2i.inference import SHIPPED, load_model
@@ -202,7 +202,7 @@ def test_shipped_model_loads_without_checkpoint() -> None:
 
 
 def test_interpolator_init_starts_at_bicubic_quality() -> None:
-    from i2i.apps.super_resolution import init_as_interpolator
+    from i2i.nn.srresnet import init_as_interpolator
     from i2i.data.super_resolution import make_lr
     from i2i.metrics.image import psnr
     from i2i.recipes.super_resolution import bicubic_upscale

@@ -240,3 +240,42 @@ def test_an_animated_gif_in_a_folder_is_read_as_its_first_frame(tmp_path: Path) 
     assert [p.name for p in list_images(tmp_path)] == ["anim.gif", "b.png"]
     a = read_image(tmp_path / "anim.gif")
     assert a.shape == (4, 6, 3) and tuple(a[0, 0]) == (255, 0, 0)  # the first frame, red
+
+
+# --- depth-keeping read/write and header sizes -----------------------------------------------
+def test_auto_dtype_keeps_16_bits_and_writes_them_back(tmp_path: Path) -> None:
+    import cv2
+
+    from i2i.data.io import save_image_keep_depth
+
+    gray16 = (np.arange(6 * 7).reshape(6, 7) * 1500).astype(np.uint16)
+    Image.fromarray(gray16).save(tmp_path / "g16.png")
+    rgb16 = (RNG.integers(0, 65536, (5, 4, 3))).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "c16.png"), rgb16[..., ::-1].copy())
+    Image.fromarray(_rgb(5, 4)).save(tmp_path / "c8.png")
+    g = read_image(tmp_path / "g16.png", "keep", dtype="auto")
+    c = read_image(tmp_path / "c16.png", "keep", dtype="auto")
+    assert g.dtype == c.dtype == np.float32 and read_image(tmp_path / "c8.png", "keep", dtype="auto").dtype == np.uint8
+    np.testing.assert_array_equal(np.rint(g * 65535).astype(np.uint16), gray16)
+    np.testing.assert_array_equal(np.rint(c * 65535).astype(np.uint16), rgb16)
+    assert save_image_keep_depth(tmp_path / "g_out.png", g) == ""
+    assert save_image_keep_depth(tmp_path / "c_out.png", c) == ""
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "g_out.png")), gray16)  # exact round trip
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "c_out.png"), cv2.IMREAD_UNCHANGED)[..., ::-1], rgb16)
+    note = save_image_keep_depth(tmp_path / "c_out.jpg", c)  # JPEG holds 8 bits: written, with the reason
+    assert "8 bits" in note and Image.open(tmp_path / "c_out.jpg").mode == "RGB"
+
+
+def test_image_size_reads_the_header_as_read_image_would(tmp_path: Path) -> None:
+    from i2i.data.io import image_size
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 20 wide x 12 high, shown rotated
+    Image.fromarray(_rgb(12, 20)).save(tmp_path / "r.jpg", exif=exif.tobytes())
+    assert image_size(tmp_path / "r.jpg") == read_image(tmp_path / "r.jpg").shape[:2] == (20, 12)
+    good = _png_bytes(Image.fromarray(_rgb(12, 20)))
+    (tmp_path / "t.png").write_bytes(good[: len(good) // 2])
+    with pytest.raises(DataError, match="t.png: not a readable image"):
+        image_size(tmp_path / "t.png")
+    with pytest.raises(DataError, match="too large"):
+        image_size(tmp_path / "r.jpg", max_pixels=100)

@@ -136,7 +136,7 @@ def test_fast_on_cpu_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_sr_fast_picks_fp16_on_cuda_for_the_shipped_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    from i2i.apps.super_resolution import probe_input
+    from i2i.pipelines.super_resolution import probe_input
     from i2i.inference import load_model
 
     model = load_model(None, task="sr", device="cpu")

@@ -59,7 +59,7 @@ def test_srresnet_yaml_few_steps(tmp_path: Path) -> None:
     assert ev["eval/psnr_y"] == pytest.approx(by_hand, abs=1e-3)
     assert ev["eval/bicubic/psnr_y"] > 15 and ev["eval/bicubic/psnr_y"] != pytest.approx(by_hand, abs=0.05)
     assert "discriminator" not in model.config["models"] and model.generator.scale == 4
-    from i2i.apps.super_resolution import upscale
+    from i2i.pipelines.super_resolution import upscale
 
     assert upscale(model, torch.rand(1, 3, 5, 6)).shape == (20, 24, 3)
 

@@ -1,4 +1,8 @@
-"""Digit generation front-end: ``tools/infer.py --task cgan`` and ``tools/eval.py --task cgan``."""
+"""Digit generation front-end: ``tools/infer.py --task cgan`` and ``tools/eval.py --task cgan``.
+
+Inference writes one grid PNG of ``-n`` images per ``--label`` (one row per label for up
+to 16 images each); the images come from :class:`i2i.pipelines.digits.DigitsPipeline`.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,9 +12,11 @@ from typing import Any
 
 import torch
 
+from ..data.io import save_image
 from ..errors import ConfigError
 from ..inference import LoadedModel
-from .common import dataset_from_config, eval_loader, make_accelerator
+from ..pipelines.digits import DigitsPipeline, image_grid
+from .common import cli_flags, dataset_from_config, eval_loader, make_accelerator
 
 
 def _labels(text: list[str] | None, num_classes: int) -> list[int]:
@@ -35,33 +41,19 @@ def add_infer_args(p: argparse.ArgumentParser) -> None:
 
 
 def infer(model: LoadedModel, args: argparse.Namespace) -> int:
-    import torchvision
-
-    recipe = model.build_recipe()
+    pipe = DigitsPipeline(model)
     if args.num < 1:
         raise ConfigError("must be >= 1", "-n")
-    conditional = bool(model.meta.get("conditional", recipe.label_to_g))
-    if args.label and not conditional:
+    if args.label and not pipe.conditional:
         raise ConfigError("this model is unconditional (a GAN/DCGAN): drop --label", "--label")
-    labels = _labels(args.label, recipe.num_classes) if conditional else [0]
-    g = torch.Generator().manual_seed(args.seed)
-    device = next(model.generator.parameters()).device
-    y = torch.tensor(labels).repeat_interleave(args.num).to(device)
-    with torch.no_grad():
-        if args.rank_by_discriminator:
-            if model.discriminator is None:
-                raise ConfigError("the checkpoint has no discriminator to rank with", "--rank-by-discriminator")
-            from ..recipes.digits import rank_by_discriminator
-
-            imgs = rank_by_discriminator(recipe, model.generator, model.discriminator, y, args.rank_by_discriminator, g)
-        else:
-            imgs = recipe.generate(model.generator, y, generator=g)
-    imgs = imgs.add(1).div(2).clamp(0, 1).cpu()
-    nrow = args.num if len(labels) > 1 and args.num <= 16 else max(1, int(math.ceil(math.sqrt(len(imgs)))))
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torchvision.utils.save_image(imgs, out, nrow=nrow, padding=2, pad_value=1.0)
-    print(f"wrote {len(imgs)} images ({'labels ' + ','.join(map(str, labels)) if conditional else 'unconditional'}) to {out}")
+    labels = _labels(args.label, pipe.num_classes) if pipe.conditional else None
+    with cli_flags():
+        imgs = pipe(labels, args.num, args.seed, args.rank_by_discriminator)
+    groups = len(labels) if labels else 1
+    nrow = args.num if groups > 1 and args.num <= 16 else max(1, int(math.ceil(math.sqrt(len(imgs)))))
+    out = save_image(Path(args.output), image_grid(imgs, nrow))
+    what = "labels " + ",".join(map(str, labels)) if labels else "unconditional"
+    print(f"wrote {len(imgs)} images ({what}) to {out}")
     return 0
 
 

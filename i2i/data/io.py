@@ -267,7 +267,7 @@ def _convert_layout(a: np.ndarray, layout: str, mode: str, alpha: str, dtype: st
 
 
 def read_image(path: str | Path, mode: ImageMode = "RGB", max_pixels: int | None = DEFAULT_MAX_PIXELS,
-               dtype: Literal["uint8", "float32"] = "uint8",
+               dtype: Literal["uint8", "float32", "auto"] = "uint8",
                alpha: Literal["white", "drop"] = "white") -> np.ndarray:
     """Decode an image file into a numpy array.
 
@@ -278,7 +278,10 @@ def read_image(path: str | Path, mode: ImageMode = "RGB", max_pixels: int | None
             (H, W, 3) RGB or (H, W, 4) RGBA (palette images are expanded to RGB(A)).
         max_pixels: refuse images with more pixels than this, from the header alone.
             ``None`` = no limit of ours (Pillow's ``Image.MAX_IMAGE_PIXELS`` still applies).
-        dtype: ``"uint8"`` in [0, 255], or ``"float32"`` in [0, 1] (keeps 16-bit precision).
+        dtype: ``"uint8"`` in [0, 255], or ``"float32"`` in [0, 1] (keeps 16-bit precision);
+            ``"auto"``: float32 for 16-bit files (gray, or colour decoded by OpenCV), uint8
+            for all others, so that a 16-bit source keeps its precision and an 8-bit one
+            stays exact.
         alpha: how ``"RGB"``/``"L"`` treat transparency: ``"white"`` composites on white,
             ``"drop"`` discards the alpha channel.
 
@@ -291,8 +294,8 @@ def read_image(path: str | Path, mode: ImageMode = "RGB", max_pixels: int | None
     """
     if mode not in ("RGB", "L", "RGBA", "keep"):
         raise ValueError(f"mode must be RGB, L, RGBA or keep, got {mode!r}")
-    if dtype not in ("uint8", "float32"):
-        raise ValueError(f"dtype must be uint8 or float32, got {dtype!r}")
+    if dtype not in ("uint8", "float32", "auto"):
+        raise ValueError(f"dtype must be uint8, float32 or auto, got {dtype!r}")
     if alpha not in ("white", "drop"):
         raise ValueError(f"alpha must be white or drop, got {alpha!r}")
     path = Path(path)
@@ -301,10 +304,37 @@ def read_image(path: str | Path, mode: ImageMode = "RGB", max_pixels: int | None
         decoded = None
         if _is_16bit_colour(img, path):
             decoded = _decode_16bit_colour(path, _exif_orientation(img))
+        deep = decoded is not None
         if decoded is None:
             decoded = _canonical(_load(img, path))
     a, layout = decoded
+    if dtype == "auto":
+        dtype = "float32" if deep or a.dtype == np.uint16 else "uint8"
     return _convert_layout(a, layout, mode, alpha, dtype)
+
+
+def image_size(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, verify: bool = True) -> tuple[int, int]:
+    """(H, W) as :func:`read_image` would return it, from the header: no pixel is decoded.
+
+    Applies the same checks as :func:`read_image` (missing, empty, not an image, too large)
+    and, with ``verify``, Pillow's cheap structural ``verify`` (catches many truncated PNGs).
+    EXIF orientations 5-8 swap H and W, as :func:`read_image` rotates those by 90°.
+
+    Raises:
+        DataError: one line naming the file, as :func:`read_image`.
+    """
+    path = Path(path)
+    with _open_checked(path, max_pixels) as img:
+        w, h = img.size
+        if _exif_orientation(img) in (5, 6, 7, 8):
+            w, h = h, w
+    if verify:
+        with _open_checked(path, max_pixels) as img:  # verify() must directly follow open()
+            try:
+                img.verify()
+            except _DECODE_ERRORS as e:
+                raise DataError(f"{path}: not a readable image ({_reason(e)})") from None
+    return h, w
 
 
 def read_mask(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -454,6 +484,22 @@ def save_image(path: str | Path, image: Any, palette: Sequence[int] | np.ndarray
         params["compress_level"] = png_compression
     atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **params))
     return path
+
+
+def save_image_keep_depth(path: str | Path, image: Any, quality: int = 95,
+                          png_compression: int | None = None) -> str:
+    """Write what :func:`read_image` ``dtype="auto"`` returned, at the depth it came in.
+
+    uint8 images are written as 8 bits; float images (in [0, 1], from 16-bit sources) as
+    16 bits where the format and the installed libraries allow (:func:`sixteen_bit_note`),
+    else rounded to 8 bits. Returns "" or the note saying why 16 bits became 8, for the
+    caller to show as a warning.
+    """
+    a = _as_numpy_hwc(image)
+    note = "" if a.dtype == np.uint8 else sixteen_bit_note(path, 1 if a.ndim == 2 else a.shape[2])
+    bits: Literal[8, 16] = 16 if a.dtype != np.uint8 and not note else 8
+    save_image(path, a, quality=quality, png_compression=png_compression, bits=bits)
+    return note
 
 
 def atomic_write(path: str | Path, write: Any) -> Path:

@@ -36,13 +36,14 @@ from .base import split_index
 from .edges import canny_sketch, xdog_sketch
 from .io import list_images, read_image
 
-__all__ = ["AlignedDataset", "PairedFoldersDataset", "PhotoSketchDataset", "EMBEDDED_SPLITS", "to_tensor"]
+__all__ = ["AlignedDataset", "PairedFoldersDataset", "PhotoSketchDataset", "EMBEDDED_SPLITS", "to_tensor",
+           "to_channels", "resize_bicubic"]
 
 Direction = Literal["AtoB", "BtoA"]
 
 
 # --- array helpers (numpy HWC uint8 in, numpy HWC uint8 out) ------------------------------
-def _resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
+def resize_bicubic(img: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bicubic resize (as pix2pix); uint8 (H, W, C) -> (height, width, C)."""
     if img.shape[:2] == (height, width):
         return img
@@ -57,7 +58,7 @@ def _short_side(h: int, w: int, size: int) -> tuple[int, int]:
     return max(size, round(h * s)), max(size, round(w * s))
 
 
-def _to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
     """(H, W) / (H, W, 1|3) uint8 -> (H, W, channels); colour -> gray uses BT.601 luma."""
     if img.ndim == 2:
         img = img[..., None]
@@ -105,7 +106,7 @@ class _PairedBase(Dataset):
     def _resize_stage(self, img: np.ndarray) -> np.ndarray:
         size = self.load_size if self.train else self.crop_size
         h, w = img.shape[:2]
-        return _resize(img, *(_short_side(h, w, size) if self.preserve_aspect else (size, size)))
+        return resize_bicubic(img, *(_short_side(h, w, size) if self.preserve_aspect else (size, size)))
 
     def _crop_stage(self, images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
         h, w = images[0].shape[:2]
@@ -122,7 +123,7 @@ class _PairedBase(Dataset):
         """Raw (A, B) as stored -> the training pair, after direction, channels and jitter."""
         if self.direction == "BtoA":
             a, b = b, a
-        a, b = _to_channels(a, self.a_channels), _to_channels(b, self.b_channels)
+        a, b = to_channels(a, self.a_channels), to_channels(b, self.b_channels)
         a, b = self._crop_stage([self._resize_stage(a), self._resize_stage(b)], rng)
         return {"A": to_tensor(a), "B": to_tensor(b)}
 
@@ -287,7 +288,7 @@ class PhotoSketchDataset(_PairedBase):
     def photo_and_sketch(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Photo ``k`` at working resolution (H, W, 3) and its sketch (H, W, sketch_channels), uint8."""
         if k not in self._cache:
-            photo = self._resize_stage(_to_channels(self.loaders[k](), 3))
+            photo = self._resize_stage(to_channels(self.loaders[k](), 3))
             self._cache[k] = photo, self.sketch_fn(photo, channels=self.sketch_channels, **self.sketch_params)
         return self._cache[k]
 

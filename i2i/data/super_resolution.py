@@ -45,7 +45,7 @@ from torch.utils.data import Dataset
 from ..errors import ConfigError, DataError
 from ..registry import DATASETS
 from .base import split_index
-from .io import DEFAULT_MAX_PIXELS, list_images, read_image
+from .io import DEFAULT_MAX_PIXELS, image_size, list_images, read_image
 from .resize import imresize
 
 log = logging.getLogger(__name__)
@@ -110,26 +110,6 @@ def _check_split(split: str) -> None:
         raise ConfigError(f"unknown split {split!r}; expected one of {', '.join(_SPLITS)}", "split")
 
 
-def _header_size(path: Path, max_pixels: int | None) -> tuple[int, int]:
-    """(H, W) as ``read_image`` would return it, from the header: no pixel is decoded.
-
-    Applies the same checks as ``read_image`` (missing, empty, not an image, too large)
-    plus Pillow's cheap structural ``verify`` (catches many truncated PNGs).
-    """
-    from .io import _DECODE_ERRORS, _exif_orientation, _open_checked, _reason
-
-    with _open_checked(path, max_pixels) as img:
-        w, h = img.size
-        if _exif_orientation(img) in (5, 6, 7, 8):
-            w, h = h, w  # read_image will rotate it by 90°
-    with _open_checked(path, max_pixels) as img:  # verify() must directly follow open()
-        try:
-            img.verify()
-        except _DECODE_ERRORS as e:
-            raise DataError(f"{path}: not a readable image ({_reason(e)})") from None
-    return h, w
-
-
 class _ImageStore:
     """Images by position: decoded once into memory, or read from disk each time."""
 
@@ -161,7 +141,7 @@ def _scan(paths: list[Path], cache: str, on_error: str, max_pixels: int | None,
                 a = read_image(p, "RGB", max_pixels=max_pixels)
                 h, w = a.shape[:2]
             else:
-                h, w = _header_size(p, max_pixels)
+                h, w = image_size(p, max_pixels)
             reason = accept(p, h, w)
             if reason is not None:
                 raise DataError(f"{p}: {reason}")
@@ -379,7 +359,7 @@ class SRPaired(Dataset):
                     ha, la = read_image(hp, max_pixels=max_pixels), read_image(lp, max_pixels=max_pixels)
                     (hh, hw), (lh, lw) = ha.shape[:2], la.shape[:2]
                 else:
-                    (hh, hw), (lh, lw) = _header_size(hp, max_pixels), _header_size(lp, max_pixels)
+                    (hh, hw), (lh, lw) = image_size(hp, max_pixels), image_size(lp, max_pixels)
                 if (lh, lw) != (hh // scale, hw // scale):
                     raise DataError(f"{lp}: LR size {lw}x{lh} × scale {scale} does not match HR {hp.name} "
                                     f"({hw}x{hh}); expected LR {hw // scale}x{hh // scale}")
