@@ -8,10 +8,11 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import data, engine, losses, nn, recipes  # noqa: F401,E402  (registration side effects)
+from .hub import from_pretrained, save_pretrained  # noqa: E402
 from .inference import load_model  # noqa: E402
 from .registry import (  # noqa: E402
     DATASETS, DISCRIMINATORS, GAN_OBJECTIVES, GENERATORS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULERS,
 )
 
-__all__ = ["load_model", "GENERATORS", "DISCRIMINATORS", "LOSSES", "GAN_OBJECTIVES", "DATASETS", "RECIPES",
+__all__ = ["load_model", "from_pretrained", "save_pretrained", "GENERATORS", "DISCRIMINATORS", "LOSSES", "GAN_OBJECTIVES", "DATASETS", "RECIPES",
            "OPTIMIZERS", "SCHEDULERS", "__version__"]

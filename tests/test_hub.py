@@ -83,3 +83,31 @@ def test_read_saved_refuses_a_pretrained_folder_missing_a_network(run: Path, tmp
 def test_push_to_hub_refuses_a_folder_that_is_not_pretrained(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not a pretrained folder"):
         hub.push_to_hub(tmp_path, "someone/x")
+
+
+def test_from_pretrained_gives_the_tasks_pipeline_with_the_network_as_an_attribute(run: Path, tmp_path: Path) -> None:
+    import i2i
+    from i2i.pipelines.digits import DigitsPipeline
+
+    out = hub.save_pretrained(run, tmp_path / "m")
+    pipe = i2i.from_pretrained(str(out), device="cpu")
+    assert isinstance(pipe, DigitsPipeline) and isinstance(pipe.model.generator, torch.nn.Module)
+    direct = DigitsPipeline(load_model(run, device="cpu"))
+    assert torch.equal(pipe(labels=[3, 7], num=2, seed=1), direct(labels=[3, 7], num=2, seed=1))
+    exported = i2i.from_pretrained(run / "export", device="cpu")  # today's exports load the same way
+    assert torch.equal(exported(labels=3, num=1, seed=2), pipe(labels=3, num=1, seed=2))
+
+
+def test_from_pretrained_on_the_shipped_sr_model_upscales(tmp_path: Path) -> None:
+    import numpy as np
+
+    import i2i
+    from i2i.inference import SHIPPED
+
+    out = hub.save_pretrained(SHIPPED["sr"], tmp_path / "sr")
+    assert "pipeline_tag: image-to-image" in (out / "README.md").read_text()
+    pipe = i2i.from_pretrained(out, device="cpu")
+    img = (np.random.default_rng(0).random((12, 10, 3)) * 255).astype(np.uint8)
+    big = pipe(img)
+    assert big.shape == (48, 40, 3) and big.dtype == np.uint8
+    assert np.array_equal(big, i2i.from_pretrained(SHIPPED["sr"], device="cpu")(img))
