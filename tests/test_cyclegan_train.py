@@ -56,6 +56,7 @@ def test_paper_yaml_trains_a_few_steps_and_exports_both_directions(tmp_path: Pat
     assert any((run / "samples").glob("*.png"))
     model = inference.load_model(run, task="cyclegan", device="cpu")
     assert set(model.nets) == {"generator_ab", "generator_ba"} and model.meta["multiple"] == 4
+    assert model.build_recipe().multiple == 4  # the recipe sets up from the generators alone
     from i2i.recipes.pix2pix import pad_predict
 
     y = pad_predict(model.nets["generator_ba"], torch.zeros(1, 3, 18, 30), model.meta["multiple"])
@@ -124,3 +125,43 @@ def test_resume_is_exact_with_the_image_pools(tmp_path: Path, monkeypatch: pytes
     c = {r["step"]: r for r in read_metrics(lost) if "g/total" in r}
     assert a[4]["g/total"] == c[4]["g/total"]  # G's step 4 comes before any pool is drawn from
     assert any(a[s]["d/loss"] != c[s]["d/loss"] for s in range(4, 7))
+
+
+def test_two_process_ddp_training_and_evaluation_match_one_process(tmp_path: Path) -> None:
+    """DDP over two CPU processes: each generator runs three times before one backward (G(a), G(F(b)),
+    the identity term); each process keeps its own pools (rng_0.pt, rng_1.pt); the evaluation,
+    gathered over an uneven split (5 items in global batches of 4), equals one process's."""
+    import subprocess
+    import sys
+
+    from i2i.engine.build import build_dataset
+
+    data = released_layout(tmp_path / "data")
+    for k in range(2):  # 3 test A images, 5 test B images
+        save_image(data / "testB" / f"extra{k}.png", np.full((24, 20, 3), 40 * k, np.uint8))
+    save_image(data / "testA" / "extra.png", np.full((20, 24, 3), 90, np.uint8))
+    out = tmp_path / "ddp"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no"]
+    args = ["tasks/cyclegan.yaml", f"data.root={data}", "data.load_size=20", "data.crop_size=16", *TINY_NETS, *QUIET,
+            "train.max_steps=2", "train.log_every=1", "train.ckpt_every=0", "eval.every=0", "eval.batch_size=2",
+            "logging.sample_every=0", "--output-dir", str(out)]
+    p = subprocess.run(launch + [str(ROOT / "tools/train.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    ck = out / "checkpoints" / "step_00000002"
+    pools = [ckpt.safe_torch_load(ck / f"rng_{r}.pt")["recipe"]["pool_b"]["images"] for r in (0, 1)]
+    assert len(pools[0]) == len(pools[1]) == 2 and not torch.equal(pools[0][0], pools[1][0])  # one G(a) per step each
+    logged = next(r for r in read_metrics(out) if "eval/cycle_a" in r)
+
+    class One:
+        def gather_for_metrics(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    model = inference.load_model(out, device="cpu")
+    val = build_dataset(model.config["data"], "test")
+    assert len(val) == 5
+    batches = list(torch.utils.data.DataLoader(val, batch_size=5))
+    single = model.build_recipe().run_evaluation(model.nets, batches, One())
+    assert set(single) == {"cycle_a", "cycle_b", "sharpness_ab", "sharpness_ba"}
+    for k, v in single.items():
+        assert logged[f"eval/{k}"] == pytest.approx(v, rel=1e-5), k

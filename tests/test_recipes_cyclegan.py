@@ -223,6 +223,8 @@ def test_setup_rejects_networks_whose_channels_do_not_chain() -> None:
         return {**base, **change}
 
     make_recipe(identity=None, nets=nets())  # gray A <-> RGB B is fine without identity
+    only_generators = {k: v for k, v in nets().items() if k.startswith("generator")}  # an export, for inference
+    assert make_recipe(identity=None, nets=only_generators).channels == {"a_channels": 1, "b_channels": 3}
     with pytest.raises(ConfigError, match="models.generator_ba.*must map 3 -> 1"):
         make_recipe(identity=None, nets=nets(generator_ba=nn.Conv2d(3, 3, 1)))
     with pytest.raises(ConfigError, match="models.discriminator_b.in_channels"):

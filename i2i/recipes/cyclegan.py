@@ -156,7 +156,8 @@ class CycleGAN(Recipe):
         return "identity" in self.losses and self.losses["identity"].weight != 0
 
     def setup(self, models: dict[str, nn.Module], train_dataset: Any | None = None) -> None:
-        """Read the generators' size multiple; check that the four networks' channels agree."""
+        """Read the generators' size multiple; check that the networks' channels agree. The
+        discriminators may be absent (an export loaded for inference holds the generators only)."""
         for slot in ("discriminator_a", "discriminator_b"):
             self.check_adversary(models.get(slot))
         G, F = models["generator_ab"], models["generator_ba"]
@@ -171,7 +172,7 @@ class CycleGAN(Recipe):
             raise ConfigError(f"generator_ab maps {a} -> {b} channels, so generator_ba must map {b} -> {a}, got "
                               f"{f[0]} -> {f[1]}", "models.generator_ba")
         for slot, want in (("discriminator_a", a), ("discriminator_b", b)):
-            d = _channels(models[slot])
+            d = _channels(models[slot]) if slot in models else None
             if d is not None and d[0] != want:
                 raise ConfigError(f"{slot} judges domain {slot[-1].upper()} images of {want} channels, got "
                                   f"in_channels {d[0]}", f"models.{slot}.in_channels")
