@@ -1,2 +1,2 @@
 """Datasets; importing a module registers its classes."""
-from . import digits, paired, segmentation, super_resolution  # noqa: F401
+from . import digits, paired, segmentation, super_resolution, unpaired  # noqa: F401
