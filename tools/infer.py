@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run a trained model. The checkpoint carries its architecture: no model flags.
+"""Run a trained model (the body is :func:`i2i.commands.infer_main`, installed as ``i2i-infer``). The checkpoint carries its architecture: no model flags.
 
     python tools/infer.py --task cgan --checkpoint runs/acgan_mnist-… --label 7 -n 64 -o grid.png
     python tools/infer.py --task sr photo.png -o out/            # the shipped ×4 SRResNet
@@ -14,20 +14,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without install
 
 from i2i.cli import run  # noqa: E402
-
-
-def main(argv: list[str]) -> int:
-    from i2i.apps import prepare
-
-    ready = prepare(argv, "infer")
-    if ready is None:
-        return 0
-    app, model, args, task = ready
-    return app.infer(model, args)
-
+from i2i.commands import infer_main as main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(run(main))
