@@ -180,3 +180,41 @@ def test_joint_augment_keeps_ignore_and_alignment():
         im1, m1 = joint_augment(image, mask, np.random.default_rng(seed), crop_size=16, scale=(1.0, 1.0))
         torch.testing.assert_close(im1[0], m1.float() / 255.0)
     assert seen_pad  # crops larger than the scaled image pad the mask with 255
+
+
+def test_augmented_item_is_a_pure_function_of_index_and_seed():
+    """Exact resume needs it: same (index, seed) -> same tensors, whatever torch's global state;
+    another seed -> another crop; and loading an item leaves torch's global generator alone."""
+    ds = SegMosaicDataset(None, "train", size=32, num_images=4, crop_size=24, scale=(0.5, 2.0))
+    torch.manual_seed(1)
+    first = ds[(2, 123)]
+    before = torch.get_rng_state()
+    torch.manual_seed(999)  # another global state: the item must not depend on it
+    again = ds[(2, 123)]
+    assert torch.equal(first["image"], again["image"]) and torch.equal(first["mask"], again["mask"])
+    torch.set_rng_state(before)
+    ds[(3, 5)]
+    assert torch.equal(torch.get_rng_state(), before), "__getitem__ moved torch's global generator"
+    others = [ds[(2, s)] for s in range(8)]
+    assert sum(not torch.equal(o["image"], first["image"]) for o in others) == 8
+    assert len({o["mask"].numpy().tobytes() for o in others}) > 4
+    assert torch.equal(ds[2]["image"], ds[2]["image"])  # a plain int is deterministic too
+
+
+def test_joint_augment_pads_both_sides_with_ignore_and_shrinks_antialiased():
+    """Upscaled content is never cropped when it fits (v2 pads the shortfall on both sides), and at
+    scale 0.5 the image is the antialiased bilinear of F.interpolate (what i2i used before)."""
+    mask = torch.full((16, 16), 2, dtype=torch.long)
+    image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
+    tops = set()
+    for seed in range(30):
+        im, m = joint_augment(image, mask, np.random.default_rng(seed), crop_size=24, scale=(1.0, 1.0), hflip=False)
+        assert (m == 2).sum() == 256 and (m == 255).sum() == 24 * 24 - 256  # all content kept, the rest ignore
+        assert (im.sum(0)[m == 255] == 0).all()
+        rows = (m == 2).any(1).nonzero()
+        tops.add(int(rows[0]))
+    assert len(tops) > 3  # placed at random, not always top-left
+    im, m = joint_augment(image, mask, np.random.default_rng(0), crop_size=8, scale=(0.5, 0.5), hflip=False)
+    ref = torch.nn.functional.interpolate(image[None], size=(8, 8), mode="bilinear", antialias=True)[0]
+    torch.testing.assert_close(im, ref, atol=1e-6, rtol=0)
+    assert (m == 2).all()

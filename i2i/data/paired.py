@@ -29,12 +29,14 @@ import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
+from torchvision import tv_tensors
 
 from ..errors import ConfigError, DataError
 from ..registry import DATASETS
 from .base import split_index
 from .edges import canny_sketch, xdog_sketch
 from .io import list_images, read_image
+from .transforms import paired_train, seeded
 
 __all__ = ["AlignedDataset", "PairedFoldersDataset", "PhotoSketchDataset", "EMBEDDED_SPLITS", "to_tensor",
            "to_channels", "resize_bicubic"]
@@ -81,7 +83,8 @@ class _PairedBase(Dataset):
 
     Training (``split == "train"``): resize to ``load_size`` (the whole image to a
     ``load_size`` square, or its short side when ``preserve_aspect``), crop a random
-    ``crop_size`` square and mirror with probability ½, identically for A and B.
+    ``crop_size`` square and mirror with probability ½, identically for A and B
+    (:func:`i2i.data.transforms.paired_train`, torchvision v2).
     Other splits: resize to ``crop_size`` (square, or short side + centre crop).
     """
 
@@ -102,6 +105,7 @@ class _PairedBase(Dataset):
         self.direction = direction
         self.a_channels, self.b_channels = a_channels, b_channels
         self.preserve_aspect = preserve_aspect
+        self._jitter = paired_train(crop_size, flip)
 
     def _resize_stage(self, img: np.ndarray) -> np.ndarray:
         size = self.load_size if self.train else self.crop_size
@@ -109,15 +113,17 @@ class _PairedBase(Dataset):
         return resize_bicubic(img, *(_short_side(h, w, size) if self.preserve_aspect else (size, size)))
 
     def _crop_stage(self, images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-        h, w = images[0].shape[:2]
+        """The same crop (random for training, central otherwise) and flip for every (H, W, C) image."""
         c = self.crop_size
-        if self.train:
-            top, left = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
-            flip = self.flip and bool(rng.random() < 0.5)
-        else:
-            top, left, flip = (h - c) // 2, (w - c) // 2, False
-        out = [im[top:top + c, left:left + c] for im in images]
-        return [im[:, ::-1] for im in out] if flip else out
+        if self.train:  # torchvision v2, seeded from the item's rng (see i2i.data.transforms)
+            # a copy: decoded and cached arrays may be read-only, which torch.from_numpy warns about
+            out = seeded(self._jitter, rng, *(tv_tensors.Image(torch.from_numpy(im.copy()).permute(2, 0, 1)) for im in images))
+            return [t.as_subclass(Tensor).permute(1, 2, 0).numpy() for t in out]
+        # (h - c) // 2, as before: v2.CenterCrop rounds half to even, a 1-pixel shift of
+        # some validation crops that would move the published evaluation figures
+        h, w = images[0].shape[:2]
+        top, left = (h - c) // 2, (w - c) // 2
+        return [im[top:top + c, left:left + c] for im in images]
 
     def _item(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> dict[str, Tensor]:
         """Raw (A, B) as stored -> the training pair, after direction, channels and jitter."""

@@ -17,10 +17,11 @@ Layouts (details and download steps in ``datasets/segmentation.md``):
 * ``seg_mosaic``: the embedded default, generated in memory from photos bundled with
   scikit-image (see :class:`SegMosaicDataset`); always available offline.
 
-Joint augmentation (:func:`joint_augment`): random scale, random crop (padding images with
-0 and masks with 255 where the scaled image is smaller than the crop) and horizontal flip,
-bilinear for the image and nearest for the mask, so the ignore label survives intact.
-All randomness comes from :func:`i2i.data.base.split_index`.
+Joint augmentation (:func:`joint_augment`, on ``torchvision.transforms.v2``: see
+:mod:`i2i.data.transforms`): random scale, random crop (padding images with 0 and masks with
+255 where the scaled image is smaller than the crop) and horizontal flip, bilinear
+(antialiased) for the image and nearest-exact for the mask, so the ignore label survives
+intact. All randomness comes from :func:`i2i.data.base.split_index`.
 
 A mask value that is neither a class of the table nor the ignore value raises
 :class:`~i2i.errors.DataError` naming the file and the offending values.
@@ -36,11 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
+from torchvision import tv_tensors
 
 from ..errors import ConfigError, DataError
 from ..registry import DATASETS
 from .base import split_index
 from .io import list_images, read_image, read_mask
+from .transforms import seeded, segmentation_train
 
 __all__ = [
     "IGNORE_INDEX", "VOC_CLASSES", "VOC_PALETTE", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE", "CITYSCAPES_TRAIN_IDS",
@@ -147,6 +150,9 @@ def joint_augment(image: Tensor, mask: Tensor, rng: np.random.Generator, crop_si
                   ignore_index: int = IGNORE_INDEX) -> tuple[Tensor, Tensor]:
     """Random scale -> pad (image 0, mask ``ignore_index``) -> random crop -> random h-flip.
 
+    The pipeline is :func:`i2i.data.transforms.segmentation_train` (torchvision v2), run
+    with a seed drawn from ``rng``: the result is a pure function of the inputs and ``rng``.
+
     Args:
         image: (3, H, W) float in [0, 1].
         mask: (H, W) int64 class ids / ``ignore_index``.
@@ -159,17 +165,10 @@ def joint_augment(image: Tensor, mask: Tensor, rng: np.random.Generator, crop_si
         image (3, h, w) float in [0, 1], mask (h, w) int64 with h, w = crop size.
     """
     h0, w0 = mask.shape
-    out_h, out_w = (crop_size, crop_size) if crop_size else (h0, w0)
-    s = float(rng.uniform(scale[0], scale[1]))
-    image, mask = _resize_pair(image, mask, max(1, round(h0 * s)), max(1, round(w0 * s)))
-    image, mask = _pad_to(image, mask, out_h, out_w, ignore_index)
-    top = int(rng.integers(0, mask.shape[0] - out_h + 1))
-    left = int(rng.integers(0, mask.shape[1] - out_w + 1))
-    image = image[:, top:top + out_h, left:left + out_w]
-    mask = mask[top:top + out_h, left:left + out_w]
-    if hflip and rng.random() < 0.5:
-        image, mask = image.flip(-1), mask.flip(-1)
-    return image.contiguous(), mask.contiguous()
+    out = (crop_size, crop_size) if crop_size else (h0, w0)
+    t = segmentation_train((h0, w0), out, scale, hflip, ignore_index)
+    image, mask = seeded(t, rng, tv_tensors.Image(image), tv_tensors.Mask(mask))
+    return image.as_subclass(Tensor).clamp(0, 1).contiguous(), mask.as_subclass(Tensor).contiguous()
 
 
 def center_fit(image: Tensor, mask: Tensor, crop_size: int, ignore_index: int = IGNORE_INDEX) -> tuple[Tensor, Tensor]:
