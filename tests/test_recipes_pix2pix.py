@@ -156,3 +156,12 @@ def test_short_training_run_reduces_l1() -> None:
         assert all(torch.isfinite(torch.as_tensor(v)) for v in logs.values())
         l1.append(logs["g/l1"].item())
     assert sum(l1[-5:]) / 5 < 0.6 * sum(l1[:5]) / 5
+
+
+def test_laplacian_energy_by_hand() -> None:
+    """One bright pixel in a 5×5 image: the valid 3×3 response is -4 at the centre and 1 at its
+    4 neighbours, so the mean square is (16 + 4) / 9; a linear ramp has zero Laplacian."""
+    x = torch.zeros(2, 1, 5, 5, dtype=torch.float64)
+    x[0, 0, 2, 2] = 1.0
+    x[1, 0] = torch.arange(5.0).view(1, 5) + 2 * torch.arange(5.0).view(5, 1)
+    torch.testing.assert_close(laplacian_energy(x), torch.tensor([20 / 9, 0.0], dtype=torch.float64))

@@ -23,6 +23,13 @@ yields exactly that region, so no padding mode is needed here. Everything is com
 in float64 (float32 on devices without float64 support) so that results agree with
 scikit-image to ~1e-10.
 
+The cores are kornia's: ``kornia.metrics.ssim(..., window_size=11, max_val=255,
+eps=0, padding="valid")`` is the SSIM map above (its 11-tap σ = 1.5 window equals scipy's)
+and ``kornia.metrics.psnr`` the PSNR of one image. kornia is imported when a metric is
+first computed, so importing this module does not need it. The luma stays ours:
+``kornia.color.rgb_to_y`` is the full-range BT.601 luma ``0.299 R + 0.587 G + 0.114 B``
+(JPEG's), not the studio-swing ``16 + 219/255 ·`` that luma which SR papers report.
+
 Identical images have infinite PSNR (``inf``), as in scikit-image.
 """
 from __future__ import annotations
@@ -30,15 +37,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["quantize", "rgb_to_y", "psnr", "ssim", "ImageQuality"]
 
 _Y_WEIGHTS = (65.481, 128.553, 24.966)  # BT.601 studio-swing luma, for RGB in [0, 1]
-_SSIM_SIGMA = 1.5
-_SSIM_RADIUS = 5  # int(3.5 · 1.5 + 0.5): scipy's truncate=3.5 → an 11-tap window
-_K1, _K2, _L = 0.01, 0.03, 255.0
+_SSIM_WINDOW = 11  # 2 · int(3.5 · 1.5 + 0.5) + 1: scipy's truncate=3.5 at σ = 1.5 (kornia's fixed σ)
+_L = 255.0
 
 
 def _work_dtype(device: torch.device) -> torch.dtype:
@@ -105,34 +110,24 @@ def psnr(pred: Tensor, target: Tensor, crop_border: int = 0, y_channel: bool = F
     Returns:
         (N,) float64 tensor; ``inf`` where an image equals its target.
     """
+    from kornia.metrics import psnr as kornia_psnr
+
     a, b = _prepare(pred, target, crop_border, y_channel)
-    mse = (a - b).pow(2).flatten(1).mean(1)
-    return 10.0 * torch.log10(_L**2 / mse)
-
-
-def _gaussian_1d(dtype: torch.dtype, device: torch.device) -> Tensor:
-    # the taps of scipy.ndimage.gaussian_filter1d(sigma=1.5, truncate=3.5)
-    x = torch.arange(-_SSIM_RADIUS, _SSIM_RADIUS + 1, dtype=dtype, device=device)
-    k = torch.exp(-0.5 * (x / _SSIM_SIGMA) ** 2)
-    return k / k.sum()
+    # kornia's PSNR pools the MSE over its whole input: one call per image
+    return torch.stack([kornia_psnr(x, y, _L) for x, y in zip(a, b)])
 
 
 def _ssim_per_image(a: Tensor, b: Tensor) -> Tensor:
     """Mean SSIM over channels and valid pixels; a, b: (N, C, H, W) in [0, 255] -> (N,)."""
-    n, c, h, w = a.shape
-    size = 2 * _SSIM_RADIUS + 1
-    if min(h, w) < size:
-        raise ValueError(f"SSIM needs images of at least {size}×{size} pixels (after cropping), got {h}×{w}")
-    k = _gaussian_1d(a.dtype, a.device)
-    # the five local moments of every channel, filtered together by one separable grouped conv
-    stack = torch.cat([a, b, a * a, b * b, a * b], dim=1)  # (N, 5C, H, W)
-    groups = stack.shape[1]
-    stack = F.conv2d(stack, k.view(1, 1, size, 1).expand(groups, 1, size, 1), groups=groups)
-    stack = F.conv2d(stack, k.view(1, 1, 1, size).expand(groups, 1, 1, size), groups=groups)
-    ux, uy, uxx, uyy, uxy = stack.split(c, dim=1)
-    vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy
-    c1, c2 = (_K1 * _L) ** 2, (_K2 * _L) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    from kornia.metrics import ssim as kornia_ssim
+
+    h, w = a.shape[-2:]
+    if min(h, w) < _SSIM_WINDOW:
+        raise ValueError(f"SSIM needs images of at least {_SSIM_WINDOW}×{_SSIM_WINDOW} pixels (after cropping), "
+                         f"got {h}×{w}")
+    # eps=0: no stabiliser beyond C1, C2 (as skimage); "valid": only pixels whose window
+    # stays inside the image, the region skimage averages
+    s = kornia_ssim(a, b, _SSIM_WINDOW, max_val=_L, eps=0.0, padding="valid")
     # every channel has the same number of valid pixels, so the overall mean equals
     # skimage's mean of per-channel means
     return s.flatten(1).mean(1)

@@ -72,10 +72,15 @@ _LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
 
 def laplacian_energy(x: Tensor) -> Tensor:
-    """Mean squared 4-neighbour Laplacian per image: (N, C, H, W) -> (N,). A sharpness proxy."""
-    c = x.shape[1]
-    k = _LAPLACIAN.to(x)[None, None].repeat(c, 1, 1, 1)
-    return F.conv2d(x, k, groups=c).square().flatten(1).mean(1)  # valid conv: no padding artefacts
+    """Mean squared 4-neighbour Laplacian per image: (N, C, H, W) -> (N,). A sharpness proxy.
+
+    kornia filters each channel; the stencil is the 4-neighbour one because
+    ``kornia.filters.laplacian`` is the 8-neighbour stencil, which would change the published
+    sharpness figures (docs/pix2pix.md). Valid filtering: no padding artefacts.
+    """
+    from kornia.filters import filter2d
+
+    return filter2d(x, _LAPLACIAN.to(x)[None], padding="valid").square().flatten(1).mean(1)
 
 
 @torch.no_grad()
