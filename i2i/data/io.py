@@ -18,7 +18,8 @@ Every task reads images through :func:`read_image` (photos) or :func:`read_mask`
   ``dtype="float32"`` (value / 65535) and are rounded to 8 bits (value / 257) for
   ``uint8``; Pillow's own ``convert("L")`` *clips* such values at 255, which is wrong.
   Pillow silently truncates 16-bit *colour* PNG/TIFF to 8 bits, so those are decoded with
-  OpenCV (a dependency of albumentations) when it is installed. 16-bit gray+alpha PNGs
+  OpenCV (``opencv-python-headless``, declared; imported only for such files, and without
+  it they are read as 8 bits with a warning). 16-bit gray+alpha PNGs
   are rare and go through Pillow (8-bit). Float (``F``) images are assumed to be in [0, 1]
   and are clipped to it.
 * **Limits**: an image with more than ``max_pixels`` pixels is rejected from its header,
