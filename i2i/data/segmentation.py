@@ -166,7 +166,7 @@ def joint_augment(image: Tensor, mask: Tensor, rng: np.random.Generator, crop_si
     """
     h0, w0 = mask.shape
     out = (crop_size, crop_size) if crop_size else (h0, w0)
-    t = segmentation_train((h0, w0), out, scale, hflip, ignore_index)
+    t = segmentation_train((int(h0), int(w0)), out, (float(scale[0]), float(scale[1])), bool(hflip), int(ignore_index))
     image, mask = seeded(t, rng, tv_tensors.Image(image), tv_tensors.Mask(mask))
     return image.as_subclass(Tensor).clamp(0, 1).contiguous(), mask.as_subclass(Tensor).contiguous()
 

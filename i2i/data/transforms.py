@@ -11,16 +11,18 @@ is a pure function of ``(index, sample_seed)`` -- exact resume relies on that --
 loaded in the training process (``data.num_workers: 0``) leaves the training loop's random
 stream where it was.
 
-**Why v2 and not albumentations**, measured (``docs/performance.md``, "Joint augmentation"):
-v2's image resampling is the antialiased bilinear of ``F.interpolate`` that i2i used
-before (the same output to 1e-5), at the same speed; albumentations was faster on large
-photos (OpenCV) but resamples differently when shrinking (INTER_AREA, mean |Δ| 0.004),
-no longer gets bug fixes (its successor AlbumentationsX is AGPL-3.0), and its per-transform
+**Why v2 and not albumentations**, measured (``docs/performance.md``, "Library building
+blocks"; ``docs/measure_libraries.py``): v2's image resampling is the antialiased bilinear of
+``F.interpolate`` that i2i used before (the same output to 1e-5), as fast on photo-sized
+images (slower on tiny ones: v2's per-call Python dispatch). albumentations is faster
+(OpenCV) but resamples differently when shrinking (INTER_AREA, mean |Δ| 0.004), gets no
+fixes since June 2025 (its successor AlbumentationsX is AGPL-3.0), and its per-transform
 ``set_random_seed`` gives every transform the same stream (scale and flip correlated,
 r = -0.86). Label statistics after augmentation agree for all three within their errors.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -53,11 +55,12 @@ class ScaleJitterExactMasks(v2.ScaleJitter):
         return super().transform(inpt, params)
 
 
+@functools.lru_cache(maxsize=64)  # v2 transforms hold no state: one pipeline per image size is reused
 def segmentation_train(image_size: tuple[int, int], crop_size: tuple[int, int], scale: tuple[float, float],
                        hflip: bool, ignore_index: int) -> v2.Compose:
     """Random scale -> random crop (padding image 0, mask ``ignore_index``) -> random h-flip.
 
-    Args:
+    Args (hashable: the pipeline is cached):
         image_size: (H, W) of the input: the scale factor is relative to it.
         crop_size: (h, w) of the output. Where the scaled image is smaller, v2 pads both
             sides by the shortfall, so the whole image lands at a random place in the crop.

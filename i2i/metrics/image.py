@@ -28,7 +28,7 @@ eps=0, padding="valid")`` is the SSIM map above (its 11-tap σ = 1.5 window equa
 and ``kornia.metrics.psnr`` the PSNR of one image. kornia is imported when a metric is
 first computed, so importing this module does not need it. The luma stays ours:
 ``kornia.color.rgb_to_y`` is the full-range BT.601 luma ``0.299 R + 0.587 G + 0.114 B``
-(JPEG's), not the studio-swing ``16 + 219/255 ·`` that luma which SR papers report.
+(JPEG's), not the studio-swing ``16 + (219/255) · luma`` that SR papers report.
 
 Identical images have infinite PSNR (``inf``), as in scikit-image.
 """

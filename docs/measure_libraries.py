@@ -1,12 +1,13 @@
-"""Joint augmentation: the hand-written code i2i had, albumentations, and torchvision v2 (issue 14).
+"""The figures of docs/performance.md, "Library building blocks" (issue 14).
 
     pip install albumentations==2.0.8   # only for this comparison; i2i does not depend on it
-    nice python docs/measure_augmentation.py            # ~2 minutes on 2 cores
+    nice python docs/measure_libraries.py            # ~3 minutes on 2 cores
 
-Prints the table of docs/performance.md, "Joint augmentation": speed per item (one thread,
-as in a DataLoader worker), equality of the resampling at a fixed scale, and label
-statistics over 2000 seeds. "before" is the hand-written code as it was (kept here, not in
-the package); "v2" is the package's own code path.
+Joint augmentation: the hand-written code i2i had, albumentations and torchvision v2 --
+speed per item (one thread, as in a DataLoader worker), equality of the resampling at a fixed
+scale, label statistics over 2000 seeds. Then i2i's kornia-based SSIM/PSNR against the
+grouped-convolution SSIM it replaced. "before" is the code as it was (kept here, not in the
+package); "v2" and "kornia" are the package's own code paths.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from i2i.data.paired import to_tensor  # noqa: E402
 from i2i.data.segmentation import _resize_pair, joint_augment  # noqa: E402
 from i2i.data.transforms import paired_train, seeded  # noqa: E402
+from i2i.metrics import image as metrics  # noqa: E402
 
 torch.set_num_threads(1)
 cv2.setNumThreads(1)
@@ -54,6 +56,22 @@ def before_pair(images, rng, c):
     top, left = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
     out = [im[top:top + c, left:left + c] for im in images]
     return [im[:, ::-1] for im in out] if rng.random() < 0.5 else out
+
+
+def before_ssim_map(a, b):
+    """The SSIM map i2i computed before kornia: 11-tap σ = 1.5 Gaussian, valid, L = 255."""
+    x = torch.arange(-5, 6, dtype=a.dtype)
+    k = torch.exp(-0.5 * (x / 1.5) ** 2)
+    k = k / k.sum()
+    c = a.shape[1]
+    stack = torch.cat([a, b, a * a, b * b, a * b], dim=1)
+    g = stack.shape[1]
+    stack = F.conv2d(stack, k.view(1, 1, 11, 1).expand(g, 1, 11, 1), groups=g)
+    stack = F.conv2d(stack, k.view(1, 1, 1, 11).expand(g, 1, 1, 11), groups=g)
+    ux, uy, uxx, uyy, uxy = stack.split(c, dim=1)
+    vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
 
 
 # --- albumentations, seeded the way that keeps transforms independent ----------------------
@@ -97,10 +115,10 @@ def seg_fns(img, m, crop, scale):
             "v2 (i2i now)": lambda s: joint_augment(t, mt, np.random.default_rng(s), crop, scale, True)}
 
 
-def per_item_us(fns: dict, n: int, rounds: int = 5) -> list[float]:
+def per_item_us(fns: dict, n: int, rounds: int = 5, warm: int = 20) -> list[float]:
     """µs per item of each function: the median of ``rounds`` interleaved rounds of ``n`` items."""
     for f in fns.values():
-        for s in range(20):
+        for s in range(warm):
             f(s)
     times: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(rounds):
@@ -168,6 +186,26 @@ def main() -> None:
         se = lambda v: np.std(v) / np.sqrt(len(v))  # noqa: E731
         print(f"  {k:15s} ignore share {np.mean(ign):.4f} ± {se(ign):.4f}, class-3 share {np.mean(cls):.4f} ± {se(cls):.4f}, "
               f"image mean {np.mean(mean):.4f} ± {se(mean):.4f}")
+
+    print("\nSSIM/PSNR: kornia (i2i now) against the code it replaced, float64, 3 photos + noise σ = 0.05")
+    g = torch.Generator().manual_seed(0)
+    worst = {"ssim": 0.0, "ssim_y": 0.0, "psnr": 0.0}
+    for name in ("astronaut", "coffee", "chelsea"):
+        x = torch.from_numpy(getattr(data, name)()).permute(2, 0, 1)[None].double() / 255
+        y = (x + 0.05 * torch.randn(x.shape, generator=g, dtype=x.dtype)).clamp(0, 1)
+        a, b = metrics.quantize(x), metrics.quantize(y)
+        worst["ssim"] = max(worst["ssim"], (before_ssim_map(a, b).mean() - metrics.ssim(x, y)).abs().item())
+        ya, yb = metrics.rgb_to_y(a[..., 4:-4, 4:-4]), metrics.rgb_to_y(b[..., 4:-4, 4:-4])
+        worst["ssim_y"] = max(worst["ssim_y"], (before_ssim_map(ya, yb).mean() - metrics.ssim(x, y, 4, True)).abs().item())
+        mse = (a - b).pow(2).mean()
+        worst["psnr"] = max(worst["psnr"], (10 * torch.log10(255**2 / mse) - metrics.psnr(x, y)).abs().item())
+    print("  max |before - kornia|: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
+    x = torch.from_numpy(data.astronaut()).permute(2, 0, 1)[None].double() / 255
+    y = (x + 0.05 * torch.randn(x.shape, generator=g, dtype=x.dtype)).clamp(0, 1)
+    a, b = metrics.quantize(x), metrics.quantize(y)
+    fns = {"before": lambda s: before_ssim_map(a, b).mean(), "kornia": lambda s: metrics.ssim(x, y)}
+    t_before, t_kornia = per_item_us(fns, 2, rounds=5, warm=1)
+    print(f"  SSIM of a 512²×3 pair (float64, one thread): before {t_before / 1e3:.0f} ms, kornia {t_kornia / 1e3:.0f} ms")
 
 
 if __name__ == "__main__":
