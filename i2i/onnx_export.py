@@ -155,3 +155,43 @@ def _verify(model: Any, net: nn.Module, path: Path) -> tuple[float, float]:
         raise OnnxError(f"{path}: onnxruntime differs from PyTorch by {diff:.3g} (more than {TOLERANCE:g} of the "
                         f"output range {span:.3g})")
     return diff, span
+
+
+class OnnxModule(nn.Module):
+    """A network whose forward runs in onnxruntime: the PyTorch module stays inside (its
+    structure answers questions such as the receptive field, its ``scale`` is kept), the
+    ONNX file does the compute. Drop-in for the generator of a pipeline on the CPU."""
+
+    def __init__(self, net: nn.Module, path: str | Path):
+        super().__init__()
+        self.net = net.eval()
+        self.runner = OnnxNet(path, providers=["CPUExecutionProvider"])
+        for attr in ("scale", "in_channels", "multiple"):
+            if hasattr(net, attr):
+                setattr(self, attr, getattr(net, attr))
+
+    def forward(self, *args: Tensor) -> Tensor:
+        return self.runner(*args)
+
+
+def with_onnxruntime(model: Any, onnx_dir: str | Path | None = None) -> Any:
+    """``model`` (a LoadedModel on the CPU) with every inference network run by onnxruntime.
+
+    The ONNX files come from ``onnx_dir``, else ``<export>/onnx`` or ``<run>/onnx`` (where
+    ``i2i-export RUN --format onnx`` writes them) when they exist, else a fresh verified export
+    into a temporary folder (kept for the life of the process)."""
+    import tempfile
+
+    from .registry import RECIPES
+
+    slots = [s for s in RECIPES.get(model.recipe["type"], "recipe.type").inference_slots if s in model.nets]
+    candidates = [Path(onnx_dir)] if onnx_dir else [model.path / "onnx", model.path.parent / "onnx"]
+    folder = next((c for c in candidates if all((c / f"{s}.onnx").is_file() for s in slots)), None)
+    if folder is None:
+        if onnx_dir:
+            raise OnnxError(f"{onnx_dir}: missing {', '.join(f'{s}.onnx' for s in slots)}")
+        folder = Path(tempfile.mkdtemp(prefix="i2i-onnx-"))
+        export_onnx(model, folder)
+    for s in slots:
+        model.nets[s] = OnnxModule(model.nets[s].cpu(), folder / f"{s}.onnx")
+    return model

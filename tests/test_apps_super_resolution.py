@@ -301,3 +301,34 @@ def test_bad_output_flags_are_one_line(export: Path, tmp_path: Path, capsys: pyt
     assert _infer(export, str(src), *args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {words}"), err
+
+
+def test_the_onnxruntime_backend_runs_the_same_tiling(export: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--backend onnxruntime: the export's ONNX file (made on the fly here; i2i-export's folder when
+    present) inside the same tiled pipeline; equal to PyTorch to one 8-bit level, for files and for eval."""
+    pytest.importorskip("onnxruntime")
+    src = tmp_path / "in.png"
+    Image.fromarray(_photo(37, 45)).save(src)
+    infer = _tool("infer")
+    outs = {}
+    for backend in ("torch", "onnxruntime"):
+        dst = tmp_path / f"{backend}.png"
+        assert run(infer.main, ["--task", "sr", "--checkpoint", str(export), "--device", "cpu", "--tile", "16",
+                                "--backend", backend, str(src), "-o", str(dst)]) == 0
+        outs[backend] = np.asarray(Image.open(dst)).astype(int)
+    assert outs["torch"].shape == (37 * SCALE, 45 * SCALE, 3)
+    assert np.abs(outs["torch"] - outs["onnxruntime"]).max() <= 1
+    from i2i.onnx_export import OnnxModule, with_onnxruntime
+
+    model = with_onnxruntime(load_model(export, device="cpu"))
+    assert isinstance(model.generator, OnnxModule) and default_overlap(model.generator) == default_overlap(_tiny_net())
+    evaluate = _tool("eval")
+    scores = {}
+    for backend in ("torch", "onnxruntime"):
+        assert run(evaluate.main, ["--task", "sr", "--checkpoint", str(export), "--device", "cpu", "--json",
+                                   "--backend", backend]) == 0
+        scores[backend] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["psnr_y"]
+    assert scores["onnxruntime"] == pytest.approx(scores["torch"], abs=0.01)
+    assert run(infer.main, ["--task", "sr", "--checkpoint", str(export), "--device", "cpu", "--fast",
+                            "--backend", "onnxruntime", str(src), "-o", str(tmp_path / "x.png")]) == 2
+    assert "--backend: the onnxruntime backend runs on the CPU in fp32" in capsys.readouterr().err

@@ -49,11 +49,26 @@ from .common import FileLoop, LoopResult, add_file_args, add_format_args, cli_fl
 __all__ = ["add_infer_args", "infer", "add_eval_args", "evaluate", "probe_input"]
 
 def _pipeline(model: LoadedModel, args: argparse.Namespace) -> SuperResolutionPipeline:
+    if args.backend == "onnxruntime":  # the same tiling code around an onnxruntime session
+        from ..onnx_export import with_onnxruntime
+
+        if args.fast or args.device.type != "cpu":
+            raise ConfigError("the onnxruntime backend runs on the CPU in fp32: drop --fast and use --device cpu",
+                              "--backend")
+        model = with_onnxruntime(model, args.onnx_dir)
     with cli_flags():
         return SuperResolutionPipeline(model, args.tile, args.tile_overlap, getattr(args, "tile_batch", None))
 
 
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                   help="onnxruntime: run the network's ONNX export (i2i-export RUN --format onnx; made on the fly "
+                        "if absent) through the same tiling code, on the CPU")
+    p.add_argument("--onnx-dir", default=None, help="folder holding generator.onnx (default: <run>/onnx)")
+
+
 def add_infer_args(p: argparse.ArgumentParser) -> None:
+    _add_backend_args(p)
     add_file_args(p, "image files and/or folders of images", "sr_x<scale>",
                   "output file (one input) or folder (default ./sr_x<scale>/, files <stem>_x<scale>.<ext>)")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE,
@@ -91,6 +106,7 @@ def infer(model: LoadedModel, args: argparse.Namespace) -> int:
 
 # --- evaluation -----------------------------------------------------------------------------
 def add_eval_args(p: argparse.ArgumentParser) -> None:
+    _add_backend_args(p)
     p.add_argument("--scale", type=int, default=None, help="upscaling factor (default: the model's; must match it)")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"LR tile side (default {DEFAULT_TILE}; 0 = none)")
     p.add_argument("--tile-overlap", type=int, default=None, help="LR tile context (default: exact)")
