@@ -332,3 +332,29 @@ def test_the_onnxruntime_backend_runs_the_same_tiling(export: Path, tmp_path: Pa
     assert run(infer.main, ["--task", "sr", "--checkpoint", str(export), "--device", "cpu", "--fast",
                             "--backend", "onnxruntime", str(src), "-o", str(tmp_path / "x.png")]) == 2
     assert "--backend: the onnxruntime backend runs on the CPU in fp32" in capsys.readouterr().err
+
+
+def test_outscale_suffix_and_metadata(export: Path, tmp_path: Path) -> None:
+    """--outscale: the network's ×4 then MATLAB bicubic to round(H·s) × round(W·s); --suffix names
+    the file; the source's ICC profile reaches the output."""
+    from PIL import ImageCms
+
+    from i2i.data.resize import imresize
+    from i2i.pipelines.super_resolution import SuperResolutionPipeline
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    photo = _photo(21, 26)
+    src = tmp_path / "p.png"
+    Image.fromarray(photo).save(src, icc_profile=icc)
+    infer = _tool("infer")
+    assert run(infer.main, ["--task", "sr", "--checkpoint", str(export), "--device", "cpu", "--outscale", "2.5",
+                            "--suffix", "_big", str(src), "-o", str(tmp_path / "out")]) == 0
+    out = tmp_path / "out" / "p_big.png"
+    with Image.open(out) as o:
+        got = np.asarray(o)
+        assert o.info.get("icc_profile") == icc
+    assert got.shape == (round(21 * 2.5), round(26 * 2.5), 3)
+    x4 = SuperResolutionPipeline(load_model(export, device="cpu"))(photo)
+    assert np.array_equal(got, imresize(x4, size=got.shape[:2]))
+    assert run(infer.main, ["--task", "sr", "--checkpoint", str(export), "--device", "cpu", "--outscale", "0",
+                            str(src), "-o", str(tmp_path / "o2")]) == 2

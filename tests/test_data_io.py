@@ -279,3 +279,32 @@ def test_image_size_reads_the_header_as_read_image_would(tmp_path: Path) -> None
         image_size(tmp_path / "t.png")
     with pytest.raises(DataError, match="too large"):
         image_size(tmp_path / "r.jpg", max_pixels=100)
+
+
+def test_metadata_passes_through_with_the_orientation_reset(tmp_path) -> None:  # noqa: ANN001
+    """image_metadata + save_image: the ICC profile and EXIF of the source reach the output (PNG,
+    JPEG, WebP); the orientation tag becomes 1 because read_image already rotated the pixels."""
+    from PIL import Image, ImageCms
+
+    from i2i.data.io import image_metadata, read_image, save_image
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "TestCam"
+    src = tmp_path / "src.jpg"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(src, icc_profile=icc, exif=exif.tobytes())
+    meta = image_metadata(src)
+    assert meta["icc_profile"] == icc
+    pixels = read_image(src)
+    assert pixels.shape == (40, 30, 3)  # rotated by the orientation tag
+    for ext in (".png", ".jpg", ".webp"):
+        out = save_image(tmp_path / f"out{ext}", pixels, **meta)
+        with Image.open(out) as o:
+            assert o.info.get("icc_profile") == icc, ext
+            got = o.getexif()
+            assert got.get(0x0112) == 1 and got.get(0x010F) == "TestCam", ext
+            assert o.size == (30, 40)
+    assert image_metadata(tmp_path / "missing.png") == {}
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (4, 4)).save(plain)
+    assert image_metadata(plain) == {}

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.io import read_image, save_image_keep_depth
+from ..data.io import image_metadata, read_image, save_image_keep_depth
 from ..errors import ConfigError
 from ..inference import LoadedModel
 from ..pipelines.super_resolution import DEFAULT_TILE, SuperResolutionPipeline, probe_input
@@ -57,7 +57,8 @@ def _pipeline(model: LoadedModel, args: argparse.Namespace) -> SuperResolutionPi
                               "--backend")
         model = with_onnxruntime(model, args.onnx_dir)
     with cli_flags():
-        return SuperResolutionPipeline(model, args.tile, args.tile_overlap, getattr(args, "tile_batch", None))
+        return SuperResolutionPipeline(model, args.tile, args.tile_overlap, getattr(args, "tile_batch", None),
+                                       outscale=getattr(args, "outscale", None))
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
@@ -79,6 +80,9 @@ def add_infer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-batch", type=int, default=None,
                    help="tiles per network call (default 8 on CUDA, 1 on the CPU, where 4 was 1.5x "
                         "faster but tripled peak memory)")
+    p.add_argument("--outscale", type=float, default=None,
+                   help="output scale when not the network's: its ×scale, then MATLAB bicubic (e.g. 2 or 3.5)")
+    p.add_argument("--suffix", default=None, help="output name suffix (default _x<outscale or scale>)")
     add_format_args(p)
     p.add_argument("--io-threads", type=int, default=2,
                    help="threads that decode the next file and encode finished ones while the network "
@@ -88,10 +92,11 @@ def add_infer_args(p: argparse.ArgumentParser) -> None:
 def infer(model: LoadedModel, args: argparse.Namespace) -> int:
     """Upscale every INPUT; returns 0, or 1 if any file failed (each reported on stderr)."""
     pipe = _pipeline(model, args)
-    ext, s = output_ext(args), pipe.scale
+    ext, s = output_ext(args), f"{args.outscale:g}" if args.outscale else str(pipe.scale)
 
-    def write(src: Path, dst: Path, sr: np.ndarray) -> str | None:
-        note = save_image_keep_depth(dst, sr, quality=args.quality, png_compression=args.png_compression)
+    def write(src: Path, dst: Path, sr: np.ndarray) -> str | None:  # the source's ICC profile and EXIF kept
+        note = save_image_keep_depth(dst, sr, quality=args.quality, png_compression=args.png_compression,
+                                     **image_metadata(src))
         return f"warning: {dst}: {note}" if note else None
 
     def summary(r: LoopResult) -> str:
@@ -101,7 +106,8 @@ def infer(model: LoadedModel, args: argparse.Namespace) -> int:
 
     loop = FileLoop(pipe, read=partial(read_image, mode="keep", dtype="auto"), write=write,
                     io_threads=args.io_threads, progress=f"SR ×{s}")
-    return loop.run(args.inputs, args.output, f"sr_x{s}", suffix=f"_x{s}", ext=ext, summary=summary)
+    suffix = f"_x{s}" if args.suffix is None else args.suffix
+    return loop.run(args.inputs, args.output, f"sr_x{s}", suffix=suffix, ext=ext, summary=summary)
 
 
 # --- evaluation -----------------------------------------------------------------------------

@@ -422,8 +422,32 @@ def _save_16bit(path: Path, a: np.ndarray) -> None:
     atomic_write(path, write)
 
 
+def image_metadata(path: str | Path) -> dict[str, bytes]:
+    """What an output should carry over from its source: the ICC colour profile and the EXIF
+    block, with the orientation tag reset to 1 (:func:`read_image` has already applied it to the
+    pixels). Empty for files without them, or that cannot be opened (the read reports those)."""
+    out: dict[str, bytes] = {}
+    try:
+        with Image.open(path) as img:
+            icc = img.info.get("icc_profile")
+            if icc:
+                out["icc_profile"] = icc
+            exif = img.getexif()
+            if len(exif):
+                if 0x0112 in exif:
+                    exif[0x0112] = 1
+                out["exif"] = exif.tobytes()
+    except Exception:  # noqa: BLE001  (metadata is a courtesy: never the reason a file fails)
+        return {}
+    return out
+
+
+_METADATA_FORMATS = {"PNG", "JPEG", "WEBP", "TIFF"}  # Pillow writes icc_profile and exif for these
+
+
 def save_image(path: str | Path, image: Any, palette: Sequence[int] | np.ndarray | None = None,
-               quality: int = 95, png_compression: int | None = None, bits: Literal[8, 16] = 8) -> Path:
+               quality: int = 95, png_compression: int | None = None, bits: Literal[8, 16] = 8,
+               icc_profile: bytes | None = None, exif: bytes | None = None) -> Path:
     """Write an image atomically; returns the path.
 
     Args:
@@ -440,6 +464,9 @@ def save_image(path: str | Path, image: Any, palette: Sequence[int] | np.ndarray
             and larger; every level decodes to the same pixels.
         bits: 16 keeps a float image's precision in a 16-bit PNG/TIFF where
             :func:`sixteen_bit_note` says it can (else ValueError).
+        icc_profile, exif: metadata to embed (:func:`image_metadata` of the source) in PNG,
+            JPEG, WebP and TIFF files written by Pillow; the 16-bit colour writer (OpenCV)
+            drops them.
     """
     path = Path(path)
     a = _as_numpy_hwc(image)
@@ -483,12 +510,14 @@ def save_image(path: str | Path, image: Any, palette: Sequence[int] | np.ndarray
     params: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     if fmt == "PNG" and png_compression is not None:
         params["compress_level"] = png_compression
+    if fmt in _METADATA_FORMATS:
+        params.update({k: v for k, v in (("icc_profile", icc_profile), ("exif", exif)) if v})
     atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **params))
     return path
 
 
 def save_image_keep_depth(path: str | Path, image: Any, quality: int = 95,
-                          png_compression: int | None = None) -> str:
+                          png_compression: int | None = None, **metadata: bytes) -> str:
     """Write what :func:`read_image` ``dtype="auto"`` returned, at the depth it came in.
 
     uint8 images are written as 8 bits; float images (in [0, 1], from 16-bit sources) as
@@ -499,7 +528,7 @@ def save_image_keep_depth(path: str | Path, image: Any, quality: int = 95,
     a = _as_numpy_hwc(image)
     note = "" if a.dtype == np.uint8 else sixteen_bit_note(path, 1 if a.ndim == 2 else a.shape[2])
     bits: Literal[8, 16] = 16 if a.dtype != np.uint8 and not note else 8
-    save_image(path, a, quality=quality, png_compression=png_compression, bits=bits)
+    save_image(path, a, quality=quality, png_compression=png_compression, bits=bits, **metadata)
     return note
 
 

@@ -152,14 +152,20 @@ class SuperResolutionPipeline:
         overlap: LR context around each tile; None = :func:`default_overlap` (exact).
         tile_batch: tiles per network call; None = :func:`default_tile_batch`.
         fast: run :func:`i2i.perf.fast_inference` (fp16 or bf16 autocast, see the module docstring).
+        outscale: the output's factor when it is not the network's (Real-ESRGAN's ``--outscale``):
+            the network's ×scale, then MATLAB bicubic (:func:`i2i.data.resize.imresize`) to
+            ``round(H · outscale)`` × ``round(W · outscale)``.
 
     Calling it: see :meth:`__call__`; :meth:`tensor` for batches of float tensors.
     """
 
     def __init__(self, model: LoadedModel | nn.Module, tile: int | None = DEFAULT_TILE, overlap: int | None = None,
-                 tile_batch: int | None = None, fast: bool = False):
+                 tile_batch: int | None = None, fast: bool = False, outscale: float | None = None):
         G = model.generator if isinstance(model, LoadedModel) else model
         self.scale = scale_of(model)
+        if outscale is not None and not 0 < outscale <= 64:
+            raise ConfigError(f"must be in (0, 64], got {outscale}", "outscale")
+        self.outscale = outscale  # the network's ×scale, then MATLAB bicubic to this factor
         if tile is not None and tile < 0:
             raise ConfigError(f"must be >= 0 (0 = no tiling), got {tile}", "tile")
         if overlap is not None and overlap < 0:
@@ -218,6 +224,11 @@ class SuperResolutionPipeline:
             alpha = alpha.float().div_(255.0) if as_u8 else alpha.float()
             up = imresize(alpha, scale=float(s)).clamp_(0.0, 1.0)[0, 0]
             out[..., -1] = up.mul_(255.0).round_().to(torch.uint8).numpy() if as_u8 else up.numpy()
+        if self.outscale is not None and self.outscale != s:
+            size = (max(1, round(h * self.outscale)), max(1, round(w * self.outscale)))
+            out = imresize(out, size=size)
+            if not as_u8:
+                out = np.clip(out, 0.0, 1.0).astype(np.float32)
         return out[..., 0] if c == 1 else out
 
 
