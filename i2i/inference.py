@@ -61,11 +61,20 @@ class LoadedModel:
 
         ``probe``: the arguments of one typical generator call, on its device; on CUDA it
         decides fp16 (activations far inside its range) or bf16 (:func:`i2i.perf.inference_dtype`).
+        A recipe without a ``generator`` slot (CycleGAN's ``generator_ab`` and ``generator_ba``)
+        has each of its inference networks switched, without a probe (bf16 on CUDA).
         """
         from .perf import fast_inference
+        from .registry import RECIPES
 
-        device = next(self.generator.parameters()).device
-        self.generator = fast_inference(self.generator, device, fold_bn=fold_bn, probe=probe)
+        if "generator" in self.nets:
+            slots = ["generator"]
+        else:
+            slots = [s for s in RECIPES.get(self.recipe["type"], "recipe.type").inference_slots if s in self.nets]
+        for slot in slots:
+            net = self.nets[slot]
+            self.nets[slot] = fast_inference(net, next(net.parameters()).device, fold_bn=fold_bn,
+                                             probe=probe if slot == "generator" else None)
         return self
 
     def build_recipe(self) -> Any:

@@ -90,6 +90,6 @@ def test_pipeline_for_picks_the_tasks_pipeline() -> None:
     pipe = pipeline_for(_model(), alpha=0.25)
     assert isinstance(pipe, SegmentationPipeline) and pipe.alpha == 0.25
     other = _model()
-    other.task = "cyclegan"
-    with pytest.raises(I2IError, match="no inference pipeline for task 'cyclegan'"):
+    other.task = "inpainting"
+    with pytest.raises(I2IError, match="no inference pipeline for task 'inpainting'"):
         pipeline_for(other)

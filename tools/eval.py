@@ -3,6 +3,7 @@
 
     python tools/eval.py --task cgan --checkpoint runs/acgan_mnist-… --json
     python tools/eval.py --task sr --checkpoint RUN --data datasets/Set5 --json
+    python tools/eval.py --task cyclegan --checkpoint RUN --json       # cycle_a, cycle_b, sharpness_ab, ...
     accelerate launch --cpu --num_processes 2 tools/eval.py --task seg --checkpoint RUN --json
 
 ``--data`` defaults to the recipe's own validation/test split; ``--device`` to CUDA when

@@ -5,6 +5,7 @@
     python tools/infer.py --task sr photo.png -o out/            # the shipped ×4 SRResNet
     python tools/infer.py --task sketch2photo --checkpoint RUN sketch.png -o photo.png
     python tools/infer.py --task seg --checkpoint RUN image.png -o mask.png --overlay
+    python tools/infer.py --task cyclegan --checkpoint RUN --direction BtoA zebra.png -o horse.png
 
 ``--checkpoint`` takes a run directory, its ``export/`` folder, or a checkpoint folder.
 ``--device`` defaults to CUDA when present (``--device cpu`` forces the CPU).

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from ..errors import I2IError
 
-APPS = {"digits": "digits", "sr": "super_resolution", "sketch2photo": "pix2pix", "seg": "segmentation"}
+APPS = {"digits": "digits", "sr": "super_resolution", "sketch2photo": "pix2pix", "seg": "segmentation",
+        "cyclegan": "cyclegan"}
 
 
 def get_app(task: str) -> ModuleType:

@@ -13,6 +13,7 @@ SR a bare generator) and called on an image::
 * :mod:`.pix2pix` — sketch → photo, or photo → sketch → photo (``Pix2PixPipeline``)
 * :mod:`.segmentation` — class ids, colour masks and overlays (``SegmentationPipeline``)
 * :mod:`.digits` — class labels + count → digit images (``DigitsPipeline``)
+* :mod:`.cyclegan` — unpaired translation, A → B or B → A (``CycleGANPipeline``)
 
 No pipeline reads or writes files or parses arguments: that is :mod:`i2i.apps`, which
 runs them over image files (:class:`i2i.apps.common.FileLoop`).
@@ -25,7 +26,8 @@ from typing import Any
 _PIPELINES = {"sr": ("super_resolution", "SuperResolutionPipeline"),
               "sketch2photo": ("pix2pix", "Pix2PixPipeline"),
               "seg": ("segmentation", "SegmentationPipeline"),
-              "digits": ("digits", "DigitsPipeline")}
+              "digits": ("digits", "DigitsPipeline"),
+              "cyclegan": ("cyclegan", "CycleGANPipeline")}
 
 
 def pipeline_for(model: Any, **options: Any) -> Any:

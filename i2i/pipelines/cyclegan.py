@@ -1,0 +1,79 @@
+"""CycleGAN pipeline: an image of one domain in, its translation into the other out.
+
+    pipe = CycleGANPipeline(load_model("runs/horse2zebra"))
+    zebra = pipe(horse)                        # (H, W[, C]) uint8 -> (H, W, C_B) uint8, G: A -> B
+    horse = pipe(zebra, direction="BtoA")      # F: B -> A
+
+Models: the two generators of the ``cyclegan`` recipe (Zhu et al. 2017). The export says
+which slot goes which way (``meta["directions"]``: ``AtoB`` -> ``generator_ab``, ``BtoA`` ->
+``generator_ba``), the size multiple (``meta["multiple"]``) and each domain's channels
+(``meta["a_channels"]``, ``meta["b_channels"]``); a checkpoint folder without that meta
+falls back to the recipe (:meth:`i2i.recipes.cyclegan.CycleGAN.setup` reads the networks).
+
+* Channels: the input is converted to the source domain's channels (1 = BT.601 gray,
+  3 = RGB; :func:`i2i.data.paired.to_channels`); the output has the target domain's.
+* Any size: H and W are padded (reflection) to the generators' multiple and the output is
+  cropped back (:func:`i2i.recipes.pix2pix.pad_predict`, as the recipe's own evaluation and
+  the pix2pix pipeline do), so the output has the input's size. The networks ran at
+  ``data.crop_size`` in training: much larger inputs are translated at a smaller relative scale.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data.paired import to_channels, to_tensor
+from ..errors import ConfigError
+from ..inference import LoadedModel
+from ..recipes.pix2pix import pad_predict
+
+__all__ = ["CycleGANPipeline", "DIRECTIONS"]
+
+DIRECTIONS = {"AtoB": "generator_ab", "BtoA": "generator_ba"}
+"""The recipe's slots per direction (what its ``export_meta`` writes as ``directions``)."""
+
+
+def check_direction(direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"expected AtoB or BtoA, got {direction!r}", "direction")
+    return direction
+
+
+class CycleGANPipeline:
+    """Both generators of a CycleGAN run on whole images, any size.
+
+    Args:
+        model: the loaded run (``generator_ab`` and ``generator_ba`` in ``model.nets``).
+        direction: the default of :meth:`__call__`: ``"AtoB"`` (G) or ``"BtoA"`` (F).
+    """
+
+    def __init__(self, model: LoadedModel, direction: str = "AtoB"):
+        self.model, self.direction = model, check_direction(direction)
+        meta = model.meta or {}
+        self.slots = {**DIRECTIONS, **(meta.get("directions") or {})}
+        missing = sorted({s for s in self.slots.values() if s not in model.nets})
+        if missing:
+            raise ConfigError(f"{model.path}: no {' or '.join(missing)} network; is this a CycleGAN run?", "checkpoint")
+        if meta.get("multiple") is None or meta.get("a_channels") is None:
+            recipe = model.build_recipe()  # a checkpoint folder without export meta: read the networks
+            meta = {"multiple": recipe.multiple, **recipe.channels, **meta}
+        self.multiple = int(meta.get("multiple") or 1)
+        a, b = meta.get("a_channels"), meta.get("b_channels")
+        self.channels = {"AtoB": a, "BtoA": b}  # the source domain's channels, None = as given
+
+    @torch.no_grad()
+    def __call__(self, image: np.ndarray, direction: str | None = None) -> np.ndarray:
+        """(H, W) or (H, W, 1|3) uint8 of the source domain -> (H, W, C_target) uint8.
+
+        ``direction``: ``"AtoB"`` or ``"BtoA"`` (None: the pipeline's own). The networks run
+        in the mode they are in (:func:`~i2i.inference.load_model` gives them in eval mode).
+        """
+        direction = check_direction(direction or self.direction)
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+            raise ValueError(f"expected an (H, W) or (H, W, 1|3) uint8 image, got {image.dtype} {image.shape}")
+        G = self.model.nets[self.slots[direction]]
+        c = self.channels[direction]
+        x = to_tensor(to_channels(image, int(c)) if c else (image[..., None] if image.ndim == 2 else image))[None]
+        y = pad_predict(G, x.to(next(G.parameters()).device), self.multiple)[0].float()
+        return y.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
