@@ -1,34 +1,20 @@
 """Super-resolution front-end: ``tools/infer.py --task sr`` and ``tools/eval.py --task sr``.
 
-Inference (the arrays: :class:`i2i.pipelines.super_resolution.SuperResolutionPipeline`)::
-
     python tools/infer.py --task sr photo.jpg -o photo_x4.png          # shipped ×4 SRResNet
     python tools/infer.py --task sr --checkpoint runs/srgan-… photos/ more.png -o out/
 
-* INPUTs are files or folders (a folder's images, not its sub-folders; files without an
-  image extension are ignored). Each file is read in its own layout (gray, gray+alpha,
-  RGB(A); palette expanded) and depth: 16-bit files as float, giving 16-bit PNGs
-  (:func:`i2i.data.io.read_image` ``dtype="auto"``, :func:`i2i.data.io.save_image_keep_depth`;
-  16-bit colour needs OpenCV to write, as to read; without it: 8 bits + a warning).
-* Output: for a single input file, ``-o`` may name the output file (its suffix picks the
-  format); otherwise ``-o`` is a folder (default ``./sr_x{scale}``) that receives
-  ``<stem>_x{scale}.<ext>`` (``--ext png|jpg|webp|auto``; ``--quality``, ``--png-compression``),
-  never written next to the inputs, so re-running over a folder does not pick up its own outputs.
-* Memory and speed: ``--tile``/``--tile-overlap`` (exact by default), ``--tile-batch``; a
-  reader thread decodes the next file while writer threads (``--io-threads``) encode
-  finished ones (:class:`i2i.apps.common.FileLoop`); the bytes written are those of the
-  sequential path.
-* Errors: a file that cannot be read (corrupt, truncated, empty, not an image) or
-  written prints one ``error: <file>: <reason>`` line on stderr; the other files are
-  still processed and the exit code is 1.
+Inference runs :class:`i2i.pipelines.super_resolution.SuperResolutionPipeline` over files and
+folders through :class:`i2i.apps.common.FileLoop` (reader/writer threads, one ``error:`` line
+per failed file, exit code 1 if any failed, never writing next to or over the inputs). Each
+file keeps its layout and depth (16-bit in, 16-bit PNG out where OpenCV can write it), its ICC
+profile and EXIF. Options: ``--tile``/``--tile-overlap`` (exact by default), ``--tile-batch``,
+``--outscale``, ``--suffix``, ``--ext``/``--quality``/``--png-compression``, ``--backend
+onnxruntime`` (the ONNX export through the same tiling).
 
-Evaluation (``evaluate``): PSNR/SSIM on RGB and on BT.601 Y with ``crop_border = scale``
-on 8-bit quantised images (:mod:`i2i.metrics.image`), for the model and for MATLAB
-bicubic, per image and averaged. ``--data`` is a folder of HR images (LR made by MATLAB
-bicubic ×1/scale, 8-bit rounded; HR mod-cropped to the scale, as for Set5/Set14/BSD100)
-or a folder with ``hr/`` and ``lr/`` (or ``HR``/``LR``) sub-folders; by default the
-model's own validation split (for the shipped model: the embedded scikit-image val
-photos chelsea, coffee, coins, brick), whole images, not the training-time centre crops.
+Evaluation: PSNR/SSIM on RGB and BT.601 Y, ``crop_border = scale``, 8-bit quantised
+(:mod:`i2i.metrics.image`), of the model and of MATLAB bicubic, per image and averaged, on
+``--data`` (HR images, LR by MATLAB bicubic; or ``hr/`` + ``lr/``) or the model's own
+validation split as whole images (the shipped model: scikit-image's chelsea, coffee, coins, brick).
 """
 from __future__ import annotations
 
