@@ -141,6 +141,14 @@ def export_main(argv: list[str]) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- demo
+def demo_main(argv: list[str]) -> int:
+    """``i2i-demo``: the Gradio page (:mod:`i2i.apps.demo`); serves until interrupted."""
+    from .apps.demo import main
+
+    return main(argv)
+
+
 # ----------------------------------------------------------------------------- entry points
 def _entry(main: object, name: str) -> None:
     from .distributed import relaunch_cpu_workers
@@ -168,6 +176,10 @@ def export() -> None:
     _entry(export_main, "export")
 
 
+def demo() -> None:
+    _entry(demo_main, "demo")
+
+
 if __name__ == "__main__":  # python -m i2i.commands train … (how relaunched CPU workers start)
-    MAINS = {"train": train_main, "infer": infer_main, "eval": eval_main, "export": export_main}
+    MAINS = {"train": train_main, "infer": infer_main, "eval": eval_main, "export": export_main, "demo": demo_main}
     sys.exit(run(MAINS[sys.argv[1]], sys.argv[2:]))
