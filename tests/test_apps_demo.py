@@ -14,7 +14,9 @@ from i2i.data.io import read_image, save_image
 from i2i.errors import ConfigError, DataError, I2IError
 from i2i.inference import LoadedModel
 from i2i.nn.dcgan import DCGANGenerator
+from i2i.nn.resnet_generator import ResnetGenerator
 from i2i.nn.unet import UNet
+from i2i.pipelines.cyclegan import CycleGANPipeline
 from i2i.pipelines.digits import DigitsPipeline, image_grid
 from i2i.pipelines.pix2pix import Pix2PixPipeline
 from i2i.pipelines.segmentation import SegmentationPipeline
@@ -49,6 +51,18 @@ def digits_model(conditional: bool = True) -> LoadedModel:
     return LoadedModel(nets={"generator": G}, task="digits", recipe={"type": "cgan" if conditional else "gan",
                                                                       "num_classes": 10},
                        meta={}, config={"losses": LOSSES}, path=Path("."))
+
+
+def cyclegan_model() -> LoadedModel:
+    """A: gray, B: RGB; G maps 1 -> 3 channels, F maps 3 -> 1 (both need H, W % 4 == 0: padded)."""
+    torch.manual_seed(0)
+    G = ResnetGenerator(in_channels=1, out_channels=3, base_channels=4, n_blocks=1).eval()
+    Fn = ResnetGenerator(in_channels=3, out_channels=1, base_channels=4, n_blocks=1).eval()
+    meta = {"value_range": [-1, 1], "multiple": 4, "a_channels": 1, "b_channels": 3,
+            "directions": {"AtoB": "generator_ab", "BtoA": "generator_ba"}}
+    losses = {"adversarial": {"type": "adversarial", "objective": "lsgan"}, "cycle": {"type": "l1", "weight": 10.0}}
+    return LoadedModel(nets={"generator_ab": G, "generator_ba": Fn}, task="cyclegan", recipe={"type": "cyclegan"},
+                       meta=meta, config={"losses": losses}, path=Path("."))
 
 
 class Doubler:
@@ -160,7 +174,7 @@ def test_sketch_to_photo_is_the_pipeline_and_from_photo_sketches_first() -> None
     photo_pipe = D._from_photo_pipeline(model)
     img = _photo(16, 24)
     seen, out = D.sketch_to_photo(photo_pipe, img)
-    np.testing.assert_array_equal(seen, Pix2PixPipeline(model, from_photo=True).input_for(img))
+    np.testing.assert_array_equal(seen, Pix2PixPipeline(model, from_photo=True).input_for(img)[..., 0])  # (H, W)
     np.testing.assert_array_equal(out, Pix2PixPipeline(model, from_photo=True)(img))
     # a model trained on given pairs has no photo mode
     assert D._from_photo_pipeline(sketch_model({"type": "paired_folder"})) is None
@@ -206,6 +220,22 @@ def test_digit_grid_is_the_pipelines_grid_enlarged_without_blur() -> None:
         D.digit_grid(pipe, 1, 0)
 
 
+# ----------------------------------------------------------------------------- CycleGAN
+def test_translate_unpaired_runs_the_chosen_direction(tmp_path: Path) -> None:
+    pipe = CycleGANPipeline(cyclegan_model())
+    img = _photo(10, 13)
+    f = save_image(tmp_path / "x.png", img)
+    shown, ab = D.translate_unpaired(pipe, f, "AtoB")
+    np.testing.assert_array_equal(shown, img)
+    np.testing.assert_array_equal(ab, pipe(img, direction="AtoB"))
+    assert ab.shape == (10, 13, 3)
+    _, ba = D.translate_unpaired(pipe, f, "BtoA")  # to the gray domain: (H, W), as the page shows it
+    assert ba.shape == (10, 13)
+    np.testing.assert_array_equal(ba, pipe(img, direction="BtoA")[..., 0])
+    with pytest.raises(ConfigError, match="direction: expected AtoB or BtoA, got 'up'"):
+        D.translate_unpaired(pipe, f, "up")
+
+
 # ----------------------------------------------------------------------------- models and the page
 def test_load_demo_models_tasks_and_errors(tmp_path: Path) -> None:
     shipped = D.load_demo_models(device="cpu")
@@ -215,7 +245,7 @@ def test_load_demo_models_tasks_and_errors(tmp_path: Path) -> None:
         D.load_demo_models(tasks=["nope"], device="cpu")
     with pytest.raises(ConfigError, match=r"--task: task 'seg' has no shipped model: give its --checkpoint"):
         D.load_demo_models(tasks=["segmentation"], device="cpu")
-    with pytest.raises(ConfigError, match=r"--task: the demo has no tab for task 'cyclegan'"):
+    with pytest.raises(ConfigError, match=r"--task: task 'cyclegan' has no shipped model: give its --checkpoint"):
         D.load_demo_models(tasks=["cyclegan"], device="cpu")
     with pytest.raises(I2IError, match="no such folder"):
         D.load_demo_models([str(tmp_path / "missing" / "run" / "x")], device="cpu")
@@ -246,7 +276,8 @@ def _all_models() -> dict[str, list[D.DemoModel]]:
 
     sr = D.load_demo_models(device="cpu")["sr"]
     return {"sr": sr, "sketch2photo": [dm("tiny-unet", sketch_model())], "seg": [dm("tiny-seg", seg_model())],
-            "digits": [dm("tiny-cgan", digits_model()), dm("tiny-gan", digits_model(False))]}
+            "digits": [dm("tiny-cgan", digits_model()), dm("tiny-gan", digits_model(False))],
+            "cyclegan": [dm("tiny-cyclegan", cyclegan_model())]}
 
 
 def _tabs(gr, demo: object) -> list[str]:
@@ -255,11 +286,11 @@ def _tabs(gr, demo: object) -> list[str]:
 
 def test_the_page_has_a_tab_per_loaded_task_and_a_model_choice_where_there_are_several(gr) -> None:
     demo = D.build_demo(_all_models())
-    assert _tabs(gr, demo) == ["Super-resolution", "Sketch → photo", "Segmentation", "Digits"]
+    assert _tabs(gr, demo) == ["Super-resolution", "Sketch → photo", "Segmentation", "Digits", "CycleGAN"]
     drops = {tuple(b.choices[i][0] for i in range(len(b.choices))): b.visible
              for b in demo.blocks.values() if isinstance(b, gr.Dropdown) and b.label == "Model"}
     assert drops == {(D.SHIPPED_NAME,): False, ("tiny-unet",): False, ("tiny-seg",): False,
-                     ("tiny-cgan", "tiny-gan"): True}
+                     ("tiny-cgan", "tiny-gan"): True, ("tiny-cyclegan",): False}
     assert any(isinstance(b, gr.ImageSlider) for b in demo.blocks.values())
     assert any(isinstance(b, gr.Sketchpad) for b in demo.blocks.values())
     only_sr = D.build_demo({"sr": _all_models()["sr"]})
@@ -309,7 +340,15 @@ def test_the_tabs_handlers_through_gradio(gr, tmp_path: Path) -> None:
         fns["_sketch_tab"](blank, None, False, "tiny-unet")
     assert e.value.message == "the canvas is empty: draw a sketch, or upload one"
     seen, out = fns["_sketch_tab"](blank, str(photo), True, "tiny-unet")
-    assert seen.shape[:2] == out.shape[:2] == (12, 16)
+    assert seen.shape == (12, 16) and out.shape == (12, 16, 3)  # the one-channel sketch as (H, W)
+    shown = gr.Image(format="png")
+    for a in (seen, out):  # what the page's components accept
+        assert shown.postprocess(a) is not None
+    before, after = fns["_cyclegan_tab"](str(photo), "B → A", "tiny-cyclegan")
+    assert before.shape == (12, 16, 3) and after.shape == (12, 16)
+    assert gr.ImageSlider(format="png").postprocess((before, after)) is not None
+    assert fns["_cyclegan_tab"](str(photo), "A → B", "tiny-cyclegan")[1].shape == (12, 16, 3)
+    assert fns["_cyclegan_tab"](None, "A → B", "tiny-cyclegan") is None
     grid = fns["_digits_tab"]("3", 2, 0, "tiny-cgan")
     np.testing.assert_array_equal(grid, D.digit_grid(DigitsPipeline(digits_model()), 3, 2, 0))
     assert fns["_digits_tab"]("3", 2, 0, "tiny-gan").shape == grid.shape  # unconditional: the class is ignored

@@ -14,6 +14,8 @@ Tabs (each shown when a model for it is loaded; a dropdown picks between several
 * **Segmentation** — upload a photo, get the class colours over it and a legend (class
   names and colours from the export's meta, with each present class's share of the pixels).
 * **Digits** — pick a class (or every class) and a count, get a grid of generated digits.
+* **CycleGAN** — upload an image of either domain, pick A → B or B → A, get the translation
+  on a before/after slider.
 
 Bad input never shows a stack trace: a file that is not an image, or one with more than
 ``--max-pixels`` pixels (default :data:`DEFAULT_MAX_PIXELS`, checked from the header before
@@ -23,7 +25,7 @@ reach the models.
 
 Gradio is imported here only, when the demo is built (``import i2i`` does not need it).
 The pure functions (:func:`read_upload`, :func:`super_resolve`, :func:`sketch_to_photo`,
-:func:`segment`, :func:`digit_grid`, :func:`legend_html`) hold the logic and are tested
+:func:`segment`, :func:`digit_grid`, :func:`legend_html`, :func:`translate_unpaired`) hold the logic and are tested
 without a browser; ``tests/e2e/test_demo_browser.py`` drives the page in Chromium.
 """
 from __future__ import annotations
@@ -51,7 +53,7 @@ from ..inference import LoadedModel, load_model
 
 __all__ = ["DEFAULT_MAX_PIXELS", "MAX_FILE_SIZE", "TABS", "DemoModel", "load_demo_models", "read_upload",
            "super_resolve", "sketch_from_canvas", "sketch_to_photo", "segment", "legend_html", "digit_grid",
-           "build_demo", "serve", "main"]
+           "translate_unpaired", "build_demo", "serve", "main"]
 
 DEFAULT_MAX_PIXELS = 1024 * 1024
 """Input pixels per upload: 1 MP. The SR tool's own limit (64 MP, :data:`i2i.data.io.DEFAULT_MAX_PIXELS`)
@@ -63,7 +65,8 @@ and 11.7 s for 512² (measured for this limit, same machine, busy)."""
 MAX_FILE_SIZE = "25mb"
 """Gradio refuses larger uploads itself (a compressed 1 MP image is far below this)."""
 
-TABS = {"sr": "Super-resolution", "sketch2photo": "Sketch → photo", "seg": "Segmentation", "digits": "Digits"}
+TABS = {"sr": "Super-resolution", "sketch2photo": "Sketch → photo", "seg": "Segmentation", "digits": "Digits",
+        "cyclegan": "CycleGAN"}
 """The tasks with a tab, in page order (task name as :mod:`i2i.inference` resolves it)."""
 
 SHIPPED_NAME = "shipped SRResNet ×4"
@@ -167,6 +170,11 @@ def super_resolve(pipe: Any, path: str | Path, max_pixels: int | None = DEFAULT_
     return lr, sr, png
 
 
+def _shown(a: np.ndarray) -> np.ndarray:
+    """(H, W, 1) -> (H, W): one-channel images as the page (Pillow) takes them."""
+    return a[..., 0] if a.ndim == 3 and a.shape[2] == 1 else a
+
+
 def sketch_from_canvas(value: Any) -> np.ndarray | None:
     """A Gradio image-editor value (``{"composite": (H, W, 3|4) uint8, ...}`` or an array)
     -> (H, W, 3) uint8 on white paper; None when nothing is drawn (blank or absent)."""
@@ -189,7 +197,7 @@ def sketch_to_photo(pipe: Any, sketch: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """(what the generator was given, its photo) for a :class:`~i2i.pipelines.pix2pix.Pix2PixPipeline`
     (for a ``from_photo`` pipeline ``sketch`` is a photo, and the first result is its sketch)."""
     x = pipe.input_for(sketch)
-    return x, pipe.translate(x)
+    return _shown(x), _shown(pipe.translate(x))
 
 
 def segment(pipe: Any, path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -241,6 +249,15 @@ def digit_grid(pipe: Any, label: int | None, count: int, seed: int = 0, min_widt
     grid = image_grid(imgs, nrow)
     zoom = max(1, math.ceil(min_width / grid.shape[1]))
     return np.repeat(np.repeat(grid, zoom, axis=0), zoom, axis=1) if zoom > 1 else grid
+
+
+def translate_unpaired(pipe: Any, path: str | Path, direction: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                       name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(input, translation) of an uploaded image with a :class:`~i2i.pipelines.cyclegan.CycleGANPipeline`,
+    ``direction`` ``"AtoB"`` or ``"BtoA"``; the input is converted to the source domain's channels
+    by the pipeline, the result has the target domain's (one-channel results as (H, W))."""
+    image = read_upload(path, max_pixels, mode="RGB", name=name)
+    return image, _shown(pipe(image, direction=direction))
 
 
 def _prune(folder: Path, ttl_s: float = RESULT_TTL_S) -> None:
@@ -346,6 +363,8 @@ def build_demo(models: dict[str, list[DemoModel]], max_pixels: int | None = DEFA
                 _seg_tab(gr, models["seg"], max_pixels)
             if "digits" in models:
                 _digits_tab(gr, models["digits"])
+            if "cyclegan" in models:
+                _cyclegan_tab(gr, models["cyclegan"], max_pixels)
     demo.i2i_tmp = tmp  # keeps the temporary folder alive as long as the page
     return demo
 
@@ -474,6 +493,35 @@ def _digits_tab(gr: Any, models: list[DemoModel]) -> None:
             return digit_grid(pipe, c, int(n), int(s or 0))
 
         go.click(run, [label, count, seed, choice], grid, concurrency_limit=1, concurrency_id="models")
+
+
+DIRECTIONS = {"A → B": "AtoB", "B → A": "BtoA"}
+
+
+def _cyclegan_tab(gr: Any, models: list[DemoModel], max_pixels: int | None) -> None:
+    with gr.Tab(TABS["cyclegan"], id="cyclegan"):
+        gr.Markdown("Upload an image of either domain and pick the direction: generator G maps A → B, F maps "
+                    "B → A (domains as the run's data defined them). The networks ran at the training crop "
+                    "size: much larger images are translated at a smaller relative scale.")
+        choice = _model_choice(gr, models)
+        with gr.Row():
+            with gr.Column(scale=1):
+                upload = gr.File(label="Image to translate", file_types=["image"], type="filepath",
+                                 elem_id="cyclegan-input")
+                direction = gr.Radio(list(DIRECTIONS), value="A → B", label="Direction")
+            with gr.Column(scale=2):
+                slider = gr.ImageSlider(label="Before / after", format="png", type="numpy", elem_id="cyclegan-slider",
+                                        buttons=["download", "fullscreen"])
+
+        @_in_page
+        def run(path: str | None, way: str, name: str | None) -> Any:
+            if not path:
+                return None
+            return translate_unpaired(_pick(models, name).pipeline, path, DIRECTIONS.get(way, "AtoB"), max_pixels,
+                                      name=_upload_name(path))
+
+        for event in (upload.change, direction.change, choice.change):
+            event(run, [upload, direction, choice], slider, concurrency_limit=1, concurrency_id="models")
 
 
 # ----------------------------------------------------------------------------- command
