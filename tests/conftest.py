@@ -69,3 +69,23 @@ def tiny_acgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                        "models.discriminator.base_channels=16"])
     Trainer(cfg, output_dir=out).fit()
     return out
+
+
+# The tiny CGAN of the run-format and reliability tests (tests/test_runs.py, tests/e2e/test_reliability.py):
+# a resume must use the same settings, so they are shared here.
+TINY_CGAN = ["logging.tracker=none", "logging.progress=false", "eval.every=0", "eval.at_end=false",
+             "logging.sample_every=0", "models.generator.base_channels=8", "models.discriminator.base_channels=8",
+             "data.batch_size=8"]
+
+
+@pytest.fixture(scope="session")
+def tiny_cgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 CGAN steps on the embedded digits, checkpoints at steps 2 and 4, and the export; tests
+    copy it before changing anything."""
+    from i2i.config import load_config
+    from i2i.engine.trainer import Trainer
+
+    out = tmp_path_factory.mktemp("run4")
+    Trainer(load_config(ROOT / "tasks/cgan_mnist.yaml", TINY_CGAN + ["train.max_steps=4", "train.ckpt_every=2"]),
+            output_dir=out).fit()
+    return out

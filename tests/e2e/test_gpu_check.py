@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import load_tool
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _gpu_check():

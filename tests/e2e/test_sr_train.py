@@ -20,7 +20,7 @@ import i2i  # noqa: F401  (registers every network, loss, dataset and recipe)
 from i2i import config, inference
 from i2i.engine import trainer
 
-TASKS = Path(__file__).resolve().parents[1] / "tasks"
+TASKS = Path(__file__).resolve().parents[2] / "tasks"
 COMMON = [
     "data.batch_size=2", "data.num_workers=0", "data.repeat=1", "data.val_patch_size=32",
     "train.max_steps=3", "train.log_every=1", "train.ckpt_every=3", "eval.every=3", "eval.max_batches=1",

@@ -1,4 +1,6 @@
-"""``data.on_error``: a corrupt file in a lazily-read data set stops the run naming it, or is skipped and logged."""
+"""i2i.data.base: per-sample random generators (``split_index``) and ``data.on_error`` —
+a corrupt file in a lazily-read data set stops the run naming it, or is skipped and logged
+(``SkipUnreadable``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,3 +63,58 @@ def test_all_unreadable_fails_clearly(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match=r"3 unreadable items in a row; last: f\(\d, 7\).png"):
         SkipUnreadable(Broken([0, 1, 2]))[(0, 7)]
+
+
+# ----------------------------------------------------------------------------- split_index
+def test_split_index_gives_the_item_its_own_generator() -> None:
+    from i2i.data.base import split_index
+
+    i, rng = split_index((5, 1234))
+    assert i == 5 and rng.integers(10**9) == np.random.default_rng(1234).integers(10**9)  # the sampler's seed
+    j, plain = split_index(7)
+    assert j == 7 and plain.random() == np.random.default_rng(7).random()  # a plain index: fixed, by index
+    k, _ = split_index((np.int64(3), np.int64(9)))
+    assert type(k) is int and k == 3
+
+
+# ----------------------------------------------------------------------------- SkipUnreadable alone
+class Flaky(list):
+    """Items are their index (with the seed when given); listed indices are unreadable."""
+
+    def __init__(self, n: int, bad: set[int]):
+        super().__init__(range(n))
+        self.bad, self.tag = bad, "flaky"
+
+    def __getitem__(self, index):  # noqa: ANN001, ANN204
+        i = index[0] if isinstance(index, tuple) else index
+        if i in self.bad:
+            raise DataError(f"f{i}.png: truncated")
+        return index
+
+
+def test_skip_replaces_an_unreadable_item_by_the_next_readable_one(capsys: pytest.CaptureFixture) -> None:
+    from i2i.data.base import SkipUnreadable
+
+    ds = SkipUnreadable(Flaky(5, {1, 2, 4}))
+    assert len(ds) == 5 and ds[0] == 0 and ds.tag == "flaky"  # attributes are the wrapped data set's
+    assert ds[1] == 3 and ds[(2, 77)] == (3, 77)  # the next readable one, with the item's own seed
+    assert ds[4] == 0  # wraps around the end
+    assert ds.skipped == {1, 2, 4}
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["warning: skipped f1.png: truncated (1 unreadable so far)",
+                   "warning: skipped f2.png: truncated (2 unreadable so far)",
+                   "warning: skipped f4.png: truncated (3 unreadable so far)"]  # each file once
+    ds[1]
+    assert capsys.readouterr().err == ""
+
+
+def test_skip_gives_up_after_max_consecutive_and_survives_pickling() -> None:
+    import pickle
+
+    from i2i.data.base import SkipUnreadable
+
+    ds = SkipUnreadable(Flaky(10, set(range(1, 9))), max_consecutive=3)
+    with pytest.raises(DataError, match=r"^3 unreadable items in a row; last: f3.png: truncated$"):
+        ds[1]
+    copy = pickle.loads(pickle.dumps(ds))  # what a DataLoader worker receives
+    assert copy[9] == 9 and copy.max_consecutive == 3 and copy.tag == "flaky"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PKG = Path(__file__).resolve().parent.parent / "i2i"
+PKG = Path(__file__).resolve().parents[2] / "i2i"
 
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "typecheck", "registry", "distributed", "perf", "tiling"),  # foundation

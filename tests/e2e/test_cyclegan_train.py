@@ -15,7 +15,7 @@ from i2i.engine.tracking import read_metrics
 from i2i.engine.trainer import Trainer
 from i2i.recipes.cyclegan import CycleGAN
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY_NETS = [
     *(f"models.{s}={{type: resnet_generator, in_channels: 3, out_channels: 3, base_channels: 4, n_blocks: 1}}"
       for s in ("generator_ab", "generator_ba")),

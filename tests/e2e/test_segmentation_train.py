@@ -19,7 +19,7 @@ from i2i.data.io import save_image
 from i2i.data.segmentation import pascal_palette
 from i2i.engine import trainer
 
-TASKS = Path(__file__).resolve().parents[1] / "tasks"
+TASKS = Path(__file__).resolve().parents[2] / "tasks"
 TINY = [
     "models.generator.width=4", "models.generator.depth=2", "data.size=24", "data.num_images=8",
     "data.batch_size=4", "train.max_steps=2", "train.log_every=1", "train.ckpt_every=2", "eval.every=2",

@@ -15,7 +15,7 @@ import i2i.recipes.pix2pix  # noqa: F401
 from i2i import config, inference
 from i2i.engine import trainer
 
-TASK = Path(__file__).resolve().parents[1] / "tasks" / "pix2pix_sketch2photo.yaml"
+TASK = Path(__file__).resolve().parents[2] / "tasks" / "pix2pix_sketch2photo.yaml"
 TINY = [
     "models.generator={type: unet, in_channels: 1, num_downs: 4, base_channels: 8}",
     "models.discriminator.base_channels=8", "models.discriminator.n_layers=1",

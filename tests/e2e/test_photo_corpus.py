@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-SCRIPT = Path(__file__).resolve().parent.parent / "datasets" / "build_photo_corpus.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "datasets" / "build_photo_corpus.py"
 
 
 @pytest.fixture(scope="module")
