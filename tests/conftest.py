@@ -89,3 +89,30 @@ def tiny_cgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Trainer(load_config(ROOT / "tasks/cgan_mnist.yaml", TINY_CGAN + ["train.max_steps=4", "train.ckpt_every=2"]),
             output_dir=out).fit()
     return out
+
+
+def check_digit_networks(name: str, num_classes: int) -> None:
+    """A digit generator/discriminator pair built by name: shapes, [-1, 1] range, gradients, the
+    auxiliary head, and the conditional G refusing a call without labels (tests/test_nn_dcgan.py, _mlp.py)."""
+    import i2i
+    from i2i.registry import GENERATORS
+
+    torch.manual_seed(0)
+    G = GENERATORS.build({"type": name, "z_dim": 16, "num_classes": num_classes})
+    D = i2i.DISCRIMINATORS.build({"type": name, "num_classes": num_classes})
+    Daux = i2i.DISCRIMINATORS.build({"type": name, "aux_classes": 10})
+    z = torch.randn(4, 16)
+    y = torch.tensor([0, 3, 7, 9])
+    x = G(z, y) if num_classes else G(z)
+    assert x.shape == (4, 1, 28, 28)
+    assert x.min() >= -1 and x.max() <= 1
+    logit = D(x, y) if num_classes else D(x)
+    assert logit.shape == (4,)
+    adv, cls = Daux(x)
+    assert adv.shape == (4,) and cls.shape == (4, 10)
+    (logit.sum() + adv.sum() + cls.sum()).backward()
+    grads = [p.grad for p in G.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    if num_classes:
+        with pytest.raises(ValueError, match="conditional"):
+            G(z)

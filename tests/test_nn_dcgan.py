@@ -3,37 +3,17 @@ registry, parameter counts in closed form, the paper's initialisation, and condi
 from __future__ import annotations
 
 import pytest
+from conftest import check_digit_networks
 import torch
 from torch import nn
 
-import i2i
 from i2i.nn.dcgan import DCGANDiscriminator, DCGANGenerator
-from i2i.registry import GENERATORS
 
 
 @pytest.mark.parametrize("num_classes", [0, 10])
 def test_built_by_name_shapes_range_and_gradients(num_classes: int) -> None:
     """Moved from tests/test_registry.py (was parametrised over mlp and dcgan)."""
-    name = "dcgan"
-    torch.manual_seed(0)
-    G = GENERATORS.build({"type": name, "z_dim": 16, "num_classes": num_classes})
-    D = i2i.DISCRIMINATORS.build({"type": name, "num_classes": num_classes})
-    Daux = i2i.DISCRIMINATORS.build({"type": name, "aux_classes": 10})
-    z = torch.randn(4, 16)
-    y = torch.tensor([0, 3, 7, 9])
-    x = G(z, y) if num_classes else G(z)
-    assert x.shape == (4, 1, 28, 28)
-    assert x.min() >= -1 and x.max() <= 1
-    logit = D(x, y) if num_classes else D(x)
-    assert logit.shape == (4,)
-    adv, cls = Daux(x)
-    assert adv.shape == (4,) and cls.shape == (4, 10)
-    (logit.sum() + adv.sum() + cls.sum()).backward()
-    grads = [p.grad for p in G.parameters() if p.requires_grad]
-    assert all(g is not None and torch.isfinite(g).all() for g in grads)
-    if num_classes:
-        with pytest.raises(ValueError, match="conditional"):
-            G(z)
+    check_digit_networks("dcgan", num_classes)
 
 
 def n_params(m: nn.Module) -> int:
