@@ -7,9 +7,9 @@ input of *another* size than the one traced and compares with PyTorch. :class:`O
 wraps a session as a callable on torch tensors, so the tiled SR code
 (:func:`i2i.tiling.tiled_apply`) runs an ONNX model exactly as it runs a PyTorch one.
 
-Exporter: PyTorch's TorchScript-based exporter (``dynamo=False``): it needs only ``onnx``,
-traces these convolutional networks in well under a second, and its graphs run on every
-onnxruntime build; the ``torch.export``-based one took 10× longer on the SRResNet and needs
+Exporter: PyTorch's TorchScript-based exporter (``dynamo=False``): it needs only ``onnx``
+(whose checker then validates each file), traces these convolutional networks in well under a
+second, and its graphs run on every onnxruntime build; the ``torch.export``-based one took 10× longer on the SRResNet and needs
 ``onnxscript`` as well. Opset 17. Inputs and outputs are float32 (the networks' own
 precision); digit generators take ``z`` (N, z_dim) and, when conditional, ``label`` (N,) int64.
 """
@@ -129,11 +129,23 @@ def export_onnx(model: Any, folder: str | Path, verify: bool = True) -> list[Exp
             raise OnnxError(f"{model.path}: {slot} cannot be exported to ONNX ({type(e).__name__}: "
                             f"{str(e).splitlines()[0][:160]})") from None
         tmp.replace(path)
+        _check_graph(path)
         diff, span = (math.nan, math.nan)
         if verify:
             diff, span = _verify(model, net, path)
         done.append(Exported(slot, path, list(inputs), diff, span))
     return done
+
+
+def _check_graph(path: Path) -> None:
+    """The ONNX checker (``onnx.checker.check_model``, with shape inference): a well-formed graph
+    in opset ``OPSET`` before any runtime sees it; one line naming the file otherwise."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as e:  # noqa: BLE001  (onnx raises ValidationError and friends)
+        raise OnnxError(f"{path}: not a valid ONNX model ({str(e).splitlines()[0][:160]})") from None
 
 
 def _verify(model: Any, net: nn.Module, path: Path) -> tuple[float, float]:

@@ -99,3 +99,19 @@ def test_onnx_net_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_bytes(b"not a model")
     with pytest.raises(OnnxError, match="cannot load it"):
         OnnxNet(bad)
+
+
+def test_a_malformed_onnx_file_is_refused_by_the_checker(tmp_path: Path) -> None:
+    """The ONNX checker runs on every export: a file whose graph is broken is one line naming it."""
+    import onnx
+
+    from i2i.onnx_export import _check_graph
+
+    model = load_model(make_export("srresnet", tmp_path / "export"), device="cpu")
+    good = export_onnx(model, tmp_path / "onnx", verify=False)[0].path
+    graph = onnx.load(str(good))
+    graph.graph.node[0].input[0] = "no_such_tensor"  # a node reading a value nothing produces
+    bad = tmp_path / "bad.onnx"
+    onnx.save(graph, str(bad))
+    with pytest.raises(OnnxError, match=r"bad.onnx: not a valid ONNX model"):
+        _check_graph(bad)

@@ -41,8 +41,6 @@ IMPORT_NAMES: dict[str, tuple[str, ...]] = {
 INDIRECT: dict[str, tuple[str, str]] = {
     # accelerate's TensorBoardTracker imports torch.utils.tensorboard, which needs this package
     "tensorboard": ("i2i/engine/tracking.py", 'get_tracker("tensorboard"'),
-    # torch's ONNX exporter imports onnx
-    "onnx": ("i2i/onnx_export.py", "torch.onnx.export("),
     # a pytest plugin: configured, never imported
     "pytest-timeout": ("pyproject.toml", "\ntimeout = "),
 }
