@@ -116,3 +116,40 @@ def check_digit_networks(name: str, num_classes: int) -> None:
     if num_classes:
         with pytest.raises(ValueError, match="conditional"):
             G(z)
+
+
+def eval_one_and_two_processes(task: str, checkpoint: Path, cwd: Path, *extra: str) -> tuple[dict, dict, str]:
+    """``tools/eval.py --json`` in one process and under ``accelerate launch --cpu --num_processes 2``:
+    both runs must succeed; returns (one's JSON, two's JSON, two's stdout)."""
+    import json
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    base = [str(ROOT / "tools" / "eval.py"), "--task", task, "--checkpoint", str(checkpoint), "--json", *extra]
+    one = subprocess.run([sys.executable, *base], capture_output=True, text=True, env=env, timeout=300)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(29500 + os.getpid() % 500)]
+    two = subprocess.run([*launch, *base], capture_output=True, text=True, env=env, timeout=300, cwd=cwd)
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-2000:]
+    return json.loads(one.stdout.strip().splitlines()[-1]), json.loads(two.stdout.strip().splitlines()[-1]), two.stdout
+
+
+def fashion_like(root: Path) -> Path:
+    """(tests/e2e/test_cyclegan_train.py, tests/test_apps_cyclegan.py) MNIST-format IDX files: 10 random 28×28 images each of labels 7 and 9 (and some 1s)."""
+    root.mkdir(parents=True)
+    import gzip
+    import struct
+
+    import numpy as np
+
+    def write_idx(path: Path, array: np.ndarray) -> None:
+        with gzip.open(path, "wb") as f:
+            f.write(struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+                    + array.astype(np.uint8).tobytes())
+
+    rng = np.random.default_rng(1)
+    labels = np.array([7, 9, 1] * 10, np.uint8)
+    for prefix in ("train", "t10k"):
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (30, 28, 28), dtype=np.uint8))
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return root

@@ -3,16 +3,13 @@ run trained in this file (MNIST-format IDX files of random images, 3 steps)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import eval_one_and_two_processes, fashion_like
 import torch
 from conftest import load_tool
-from test_cyclegan_train import fashion_like
 from torch.utils.data import DataLoader
 
 from i2i import config, inference
@@ -188,17 +185,9 @@ def test_eval_on_paired_folders(run_dir: Path, tmp_path: Path, capsys: pytest.Ca
 def test_eval_two_processes_equals_one(run_dir: Path, tmp_path: Path) -> None:
     """``accelerate launch --cpu --num_processes 2``: 10 items in global batches of 4 (an uneven
     last batch), gathered; the same numbers as one process, printed once."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    base = [str(ROOT / "tools" / "eval.py"), "--task", "cyclegan", "--checkpoint", str(run_dir), "--json",
-            "--batch-size", "2"]
-    one = subprocess.run([sys.executable, *base], capture_output=True, text=True, env=env, timeout=300)
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(29500 + os.getpid() % 500)]
-    two = subprocess.run([*launch, *base], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
-    assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-2000:]
-    r1, r2 = json.loads(one.stdout.strip().splitlines()[-1]), json.loads(two.stdout.strip().splitlines()[-1])
+    r1, r2, two_out = eval_one_and_two_processes("cyclegan", run_dir, tmp_path, "--batch-size", "2")
     assert r1["processes"] == 1 and r2["processes"] == 2
-    assert sum(ln.startswith("{") for ln in two.stdout.splitlines()) == 1
+    assert sum(ln.startswith("{") for ln in two_out.splitlines()) == 1
     for k in ("cycle_a", "cycle_b", "sharpness_ab", "sharpness_ba"):
         assert r2[k] == pytest.approx(r1[k], rel=1e-5), k
     assert r1["num_items"] == r2["num_items"] == 10

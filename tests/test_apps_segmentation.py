@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import eval_one_and_two_processes
 import torch
 from PIL import Image
 
@@ -167,17 +165,10 @@ def _labelled_pixels(run_dir: Path) -> int:
 def test_eval_two_processes_equals_one(tiny_run: Path, tmp_path: Path) -> None:
     """``accelerate launch --cpu --num_processes 2`` (two gloo workers): the same metrics and
     the same pixel count as one process (no padding duplicate counted, no image dropped)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    base = [str(ROOT / "tools" / "eval.py"), "--task", "seg", "--checkpoint", str(tiny_run), "--json", "--batch-size", "2"]
-    one = subprocess.run([sys.executable, *base], capture_output=True, text=True, env=env, timeout=300)
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(29500 + os.getpid() % 500)]
-    two = subprocess.run([*launch, *base], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
-    assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-2000:]
-    r1, r2 = json.loads(one.stdout.strip().splitlines()[-1]), json.loads(two.stdout.strip().splitlines()[-1])
+    r1, r2, two_out = eval_one_and_two_processes("seg", tiny_run, tmp_path, "--batch-size", "2")
     assert r1["processes"] == 1 and r2["processes"] == 2
     # only the main process prints: one JSON line, not two
-    assert sum(ln.startswith("{") for ln in two.stdout.splitlines()) == 1
+    assert sum(ln.startswith("{") for ln in two_out.splitlines()) == 1
     assert r1["labelled_pixels"] == r2["labelled_pixels"] == _labelled_pixels(tiny_run)
     drop = {"processes"}
     assert {k: v for k, v in r1.items() if k not in drop} == {k: v for k, v in r2.items() if k not in drop}

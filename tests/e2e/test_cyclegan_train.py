@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fashion_like
 import torch
 
 from i2i import config, inference
@@ -61,26 +62,6 @@ def test_paper_yaml_trains_a_few_steps_and_exports_both_directions(tmp_path: Pat
 
     y = pad_predict(model.nets["generator_ba"], torch.zeros(1, 3, 18, 30), model.meta["multiple"])
     assert y.shape == (1, 3, 18, 30) and torch.isfinite(y).all()
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    import gzip
-    import struct
-
-    with gzip.open(path, "wb") as f:
-        f.write(struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-                + array.astype(np.uint8).tobytes())
-
-
-def fashion_like(root: Path) -> Path:
-    """MNIST-format IDX files: 10 random 28×28 images each of labels 7 and 9 (and some 1s)."""
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(1)
-    labels = np.array([7, 9, 1] * 10, np.uint8)
-    for prefix in ("train", "t10k"):
-        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (30, 28, 28), dtype=np.uint8))
-        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return root
 
 
 def resume_cfg(data: Path, steps: int) -> config.Config:
