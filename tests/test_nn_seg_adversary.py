@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from i2i.errors import ConfigError
-from i2i.nn.seg_adversary import (LucSmallFOV, LucStanford, SegAdversary, encode_maps, field_of_view, scale_labels,
+from i2i.nn.seg_adversary import (LucLargeFOV, LucSmallFOV, LucStanford, SegAdversary, encode_maps, field_of_view, scale_labels,
                                   to_onehot, valid_mask)
 from i2i.registry import DISCRIMINATORS
 
@@ -118,7 +118,7 @@ def test_scaling_does_not_backprop_into_probs():
 
 
 # --- Luc et al.'s adversaries -------------------------------------------------------------
-LUC = {"luc_stanford": LucStanford, "luc_smallfov": LucSmallFOV}
+LUC = {"luc_stanford": LucStanford, "luc_smallfov": LucSmallFOV, "luc_largefov": LucLargeFOV}
 
 
 def _conv_params(cin: int, cout: int, k: int) -> int:
@@ -140,6 +140,13 @@ def _smallfov_params(c_label: int) -> int:
             + _conv_params(256, 512, 3) + _conv_params(512, 1, 1))
 
 
+def _largefov_params(c_label: int) -> int:
+    """Fig. 2 (Pascal VOC LargeFOV), layer by layer, 1 output channel."""
+    return (_conv_params(c_label, 96, 3) + _conv_params(96, 128, 3) + _conv_params(128, 128, 3)
+            + _conv_params(128, 256, 3) + _conv_params(256, 256, 3)
+            + _conv_params(256, 512, 3) + _conv_params(512, 1, 3))
+
+
 def _count(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
@@ -151,8 +158,11 @@ def test_luc_parameter_counts(num_classes, encoding, c_label):
     sf = DISCRIMINATORS.build({"type": "luc_smallfov", "num_classes": num_classes, "encoding": encoding})
     assert _count(st) == _stanford_params(c_label)
     assert _count(sf) == _smallfov_params(c_label)
+    lf = DISCRIMINATORS.build({"type": "luc_largefov", "num_classes": num_classes, "encoding": encoding})
+    assert _count(lf) == _largefov_params(c_label)
     # the figures quoted in the docstrings and the README
     assert _stanford_params(7) == 1_665_665 and _smallfov_params(21) == 1_572_289 and _smallfov_params(7) == 1_560_193
+    assert _largefov_params(21) == 2_346_561 and _largefov_params(7) == 2_334_465
 
 
 @pytest.mark.parametrize("name", list(LUC))
@@ -177,6 +187,8 @@ FOV = {
     ("luc_stanford", "product"): {"image": 34, "maps": 30},
     ("luc_smallfov", "basic"): {"maps": 18},                    # 3,3,4,8,8,10,18,18; the image is not an input
     ("luc_smallfov", "product"): {"maps": 18, "image": 18},     # the products carry the image
+    ("luc_largefov", "basic"): {"maps": 34},                    # 3,5,7,8,12,16,18,26,34: the paper's 34×34
+    ("luc_largefov", "product"): {"maps": 34, "image": 34},
     ("two_branch", "basic"): {"image": 34, "maps": 30},
     ("dilated_fov64", "basic"): {"image": 64, "maps": 64},     # 3,5,6,14,22,24,56,64
 }
@@ -244,13 +256,16 @@ def test_luc_encodings():
     x, maps = torch.rand(1, 3, 16, 16), torch.softmax(torch.randn(1, C, 16, 16), 1)
     x2 = torch.rand(1, 3, 16, 16)
     for enc, c_label in (("basic", C), ("scaling", C), ("product", 3 * C)):
-        st, sf = LucStanford(C, encoding=enc), LucSmallFOV(C, encoding=enc)
+        st, sf, lf = LucStanford(C, encoding=enc), LucSmallFOV(C, encoding=enc), LucLargeFOV(C, encoding=enc)
         assert st.label_branch[0].in_channels == c_label and sf.net[0][0].in_channels == c_label
+        assert lf.net[0][0].in_channels == c_label
         assert st.image_branch[0][0].in_channels == 3
         assert (st.encoding, st.tau, sf.encoding, sf.tau) == (enc, 0.9, enc, 0.9)  # read by the recipe
-        # SmallFOV sees the image only through the products; Stanford always through its branch
+        assert (lf.encoding, lf.tau) == (enc, 0.9)
+        # the VOC adversaries see the image only through the products; Stanford always through its branch
         with torch.no_grad():
             assert torch.equal(sf(x, maps), sf(x2, maps)) == (enc != "product")
+            assert torch.equal(lf(x, maps), lf(x2, maps)) == (enc != "product")
             assert not torch.equal(st(x, maps), st(x2, maps))
     # product: the label-side input is exactly encode_maps' class-major products
     sf = LucSmallFOV(C, encoding="product")

@@ -10,7 +10,7 @@ from i2i.errors import ConfigError
 from i2i.losses.adversarial import AdversarialLoss
 from i2i.losses.classification import CrossEntropyLoss
 from i2i.metrics.segmentation import confusion_counts, segmentation_scores
-from i2i.nn.seg_adversary import LucSmallFOV, LucStanford, SegAdversary, scale_labels
+from i2i.nn.seg_adversary import LucLargeFOV, LucSmallFOV, LucStanford, SegAdversary, scale_labels
 from i2i.nn.segmentor import SmallSegmentor
 from i2i.recipes.segmentation import SegAdversarial
 
@@ -154,8 +154,9 @@ def test_baseline_without_adversary_and_zero_weight():
 
 
 @pytest.mark.parametrize("make_d", [lambda: SegAdversary(C, width=4, encoding="product", design="dilated_fov64"),
-                                    lambda: LucStanford(C, encoding="scaling"), lambda: LucSmallFOV(C, encoding="product")],
-                         ids=["dilated_fov64", "luc_stanford", "luc_smallfov"])
+                                    lambda: LucStanford(C, encoding="scaling"), lambda: LucSmallFOV(C, encoding="product"),
+                                    lambda: LucLargeFOV(C, encoding="basic")],
+                         ids=["dilated_fov64", "luc_stanford", "luc_smallfov", "luc_largefov"])
 def test_real_adversary_end_to_end_step(make_d):
     torch.manual_seed(0)
     recipe = _recipe()

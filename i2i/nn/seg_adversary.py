@@ -25,6 +25,7 @@ name               what it is                                                  f
 =================  ==========================================================  =====================
 ``luc_stanford``   the paper's Stanford Background adversary (Fig. 2, top)     34 (image), 30 (maps)
 ``luc_smallfov``   the paper's Pascal VOC "SmallFOV" adversary (Fig. 2)        18 (maps)
+``luc_largefov``   the paper's Pascal VOC "LargeFOV" adversary (Fig. 2)        34 (maps)
 ``seg_adversary``  this project's own designs, ``two_branch`` (the Stanford    34 / 30, 64
                    layout with widths scaled by ``width``) and
                    ``dilated_fov64``; one logit per image
@@ -38,10 +39,11 @@ one output logit to the input.
 written (offline), so the tables are its Fig. 2 as two independent public
 re-implementations reproduce it (facts only, no code taken): a TensorFlow one
 (``stanford_bd_model`` and ``smallFOV``) and a PyTorch one (``StanfordBNet``). Both give
-the Stanford convs below; the SmallFOV table is the TensorFlow one's. A public summary of
+the Stanford convs below; the SmallFOV table is the TensorFlow one's (a Chainer one
+agrees layer for layer). A public summary of
 the paper (shortscience.org, arXiv 1611.08408) gives the VOC adversaries' fields of view as
 18×18 ("SmallFOV") and 34×34 ("LargeFOV") label-map pixels; :func:`field_of_view` of
-``luc_smallfov`` is 18, which agrees. Choices the tables leave open, made here:
+``luc_smallfov`` is 18 and of ``luc_largefov`` 34, which agree. Choices the tables leave open, made here:
 
 * **Output.** The tables end in a conv to 2 channels (real / fake, softmax). A 2-way
   softmax is a sigmoid of the difference of its two logits, softmax(l₀, l₁)₀ = σ(l₀ − l₁),
@@ -65,13 +67,14 @@ the paper (shortscience.org, arXiv 1611.08408) gives the VOC adversaries' fields
   channels). The public summary says the authors found that leaving the image out of
   ``basic`` did not change the results.
 
-**Not here: the paper's Pascal VOC "LargeFOV" adversary** (stated field of view 34×34).
-No layer table for it was found that two sources agree on: the PyTorch re-implementation
-has a class of that name (3×3 convs 96-128-128, pool, 256-256, pool, 512-1, whose field of
-view would be 34), but it is a single source, and the summary says the paper also varies
-each adversary's capacity ("light" variants with fewer channels), so which widths belong
-to which variant is unknown. Rather
-than ship a guess under the paper's name it is left out until the paper can be read.
+**LargeFOV** (stated field of view 34×34). Its layer table is the PyTorch re-implementation's
+``LargeFOV`` class (3×3 convs 96-128-128, pool, 256-256, pool, 512, then the output conv),
+checked against two independent facts: (1) its field of view, derived layer by layer, is
+34, the paper's stated figure; (2) a third, Chainer re-implementation, whose ``SmallFOV``
+equals the TensorFlow one's layer for layer, has a ``LargeFOVLight`` with exactly this
+layout and the later widths reduced (96-128-128, pool, 128-128, pool, 256), the paper's
+"light" capacity variant, so the full-width table is the one above. The light variants are
+not registered.
 
 ``seg_adversary`` keeps the project's earlier designs under names that do not claim the
 paper's: ``design: dilated_fov64`` (formerly ``largefov``) is a stack of 3×3 convs of
@@ -265,8 +268,31 @@ class LucStanford(_Adversary):
         return self.trunk(torch.cat([self.image_branch(x), self.label_branch(labels)], 1))
 
 
+class _LabelOnly(_Adversary):
+    """The Pascal VOC adversaries: one conv stack on the label-side input only (C' = C for
+    ``basic``/``scaling``; the 3·C products, which carry the image, for ``product``).
+    Subclasses give the stack in :meth:`_layers`."""
+
+    def __init__(self, num_classes: int, image_channels: int = 3, encoding: Encoding = "basic", tau: float = 0.9):
+        super().__init__(num_classes, image_channels, encoding, tau)
+        self.net = nn.Sequential(*self._layers(self.label_channels))
+
+    def _layers(self, c_in: int) -> list[nn.Module]:
+        raise NotImplementedError
+
+    def input_paths(self) -> dict[str, list[nn.Module]]:
+        paths: dict[str, list[nn.Module]] = {"maps": [self.net]}
+        if self.encoding == "product":
+            paths["image"] = [self.net]
+        return paths
+
+    def forward(self, image: Tensor, maps: Tensor) -> Tensor:
+        _, labels = self._inputs(image, maps)
+        return self.net(labels)
+
+
 @DISCRIMINATORS.register("luc_smallfov")
-class LucSmallFOV(_Adversary):
+class LucSmallFOV(_LabelOnly):
     """Luc et al.'s Pascal VOC "SmallFOV" adversary (Fig. 2; see the module docstring)::
 
         maps (C') ─ conv3 96 ─ conv1 128 ─ pool ─ conv3 256 ─ conv1 256 ─ pool
@@ -280,31 +306,39 @@ class LucSmallFOV(_Adversary):
     Args, forward: as :class:`LucStanford` (``image`` is checked, and used by ``product``).
     """
 
-    def __init__(self, num_classes: int, image_channels: int = 3, encoding: Encoding = "basic", tau: float = 0.9):
-        super().__init__(num_classes, image_channels, encoding, tau)
-        self.net = nn.Sequential(
-            _conv(self.label_channels, 96, 3), _conv(96, 128, 1), _pool(),
-            _conv(128, 256, 3), _conv(256, 256, 1), _pool(),
-            _conv(256, 512, 3),
-            nn.Conv2d(512, 1, 1),
-        )
+    def _layers(self, c_in: int) -> list[nn.Module]:
+        return [_conv(c_in, 96, 3), _conv(96, 128, 1), _pool(),
+                _conv(128, 256, 3), _conv(256, 256, 1), _pool(),
+                _conv(256, 512, 3), nn.Conv2d(512, 1, 1)]
 
-    def input_paths(self) -> dict[str, list[nn.Module]]:
-        paths: dict[str, list[nn.Module]] = {"maps": [self.net]}
-        if self.encoding == "product":
-            paths["image"] = [self.net]
-        return paths
 
-    def forward(self, image: Tensor, maps: Tensor) -> Tensor:
-        _, labels = self._inputs(image, maps)
-        return self.net(labels)
+@DISCRIMINATORS.register("luc_largefov")
+class LucLargeFOV(_LabelOnly):
+    """Luc et al.'s Pascal VOC "LargeFOV" adversary (Fig. 2; sources in the module docstring)::
+
+        maps (C') ─ conv3 96 ─ conv3 128 ─ conv3 128 ─ pool ─ conv3 256 ─ conv3 256 ─ pool
+                  ─ conv3 512 ─ conv3 1 ─► (N, 1, H/4, W/4)
+
+    SmallFOV's widths with every 1×1 conv a 3×3 one and a third conv before the first pool.
+    ReLU after every conv but the last; pools are 2×2 max, stride 2; label-side input only,
+    as :class:`LucSmallFOV`. Field of view: 34 label-map pixels, the paper's stated 34×34.
+    Parameters: 864·C' + 2,328,417: 2,346,561 for VOC's C = 21, 2,334,465 for C = 7.
+
+    Args, forward: as :class:`LucStanford` (``image`` is checked, and used by ``product``).
+    """
+
+    def _layers(self, c_in: int) -> list[nn.Module]:
+        return [_conv(c_in, 96, 3), _conv(96, 128, 3), _conv(128, 128, 3), _pool(),
+                _conv(128, 256, 3), _conv(256, 256, 3), _pool(),
+                _conv(256, 512, 3), nn.Conv2d(512, 1, 3, padding=1)]
 
 
 @DISCRIMINATORS.register("seg_adversary")
 class SegAdversary(_Adversary):
     """This project's adversaries: image + class-probability map -> one logit per image.
 
-    Not the paper's networks (those are :class:`LucStanford` and :class:`LucSmallFOV`).
+    Not the paper's networks (those are :class:`LucStanford`, :class:`LucSmallFOV` and
+    :class:`LucLargeFOV`).
 
     ``two_branch`` (the Stanford layout of :class:`LucStanford`, widths scaled by ``width``;
     at ``width=64`` the same convs, but the last one to 1 channel is averaged here)::
