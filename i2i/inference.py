@@ -4,7 +4,8 @@
 (``config.json`` + ``<slot>.safetensors``), or a checkpoint directory
 (``checkpoints/step_…``: ``config.yaml`` + ``models.safetensors``). The networks are rebuilt
 from the saved ``{type, **kwargs}`` specs through the registries and loaded strictly.
-``path=None`` with ``task="sr"`` gives the shipped ×4 SRResNet (``i2i/weights/srresnet_x4``).
+``path=None`` with ``task="sr"`` gives the default shipped ×4 SRResNet; :data:`SHIPPED_MODELS`
+lists every model in ``i2i/weights`` by name (:func:`shipped_model`, the tools' ``--model``).
 The model lands on CUDA when present (:func:`i2i.perf.resolve_device`), ``device="cpu"`` to keep it off.
 """
 from __future__ import annotations
@@ -20,10 +21,22 @@ from .errors import CheckpointError
 from .runs import SavedModel, build_network, read_saved
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-SHIPPED = {"sr": WEIGHTS_DIR / "srresnet_x4"}
+SHIPPED_MODELS = {
+    "srresnet_x4": WEIGHTS_DIR / "srresnet_x4",              # the paper's size: 64 channels, 16 blocks
+    "srresnet_x4_small": WEIGHTS_DIR / "srresnet_x4_small",  # 32 channels, 8 blocks: ~6x less compute
+}
+DEFAULT_SHIPPED = {"sr": "srresnet_x4_small"}
+SHIPPED = {task: SHIPPED_MODELS[name] for task, name in DEFAULT_SHIPPED.items()}
 TASK_ALIASES = {"gan": "digits", "dcgan": "digits", "cgan": "digits", "acgan": "digits", "digits": "digits",
                 "sr": "sr", "srgan": "sr", "srresnet": "sr", "sketch2photo": "sketch2photo", "pix2pix": "sketch2photo",
                 "seg": "seg", "segmentation": "seg", "cyclegan": "cyclegan"}
+
+
+def shipped_model(name: str) -> Path:
+    """The folder of the shipped model ``name`` (a key of :data:`SHIPPED_MODELS`)."""
+    if name not in SHIPPED_MODELS:
+        raise CheckpointError(f"--model: no shipped model {name!r}; expected one of {', '.join(SHIPPED_MODELS)}")
+    return SHIPPED_MODELS[name]
 
 
 @dataclass

@@ -18,6 +18,9 @@ from i2i.cli import run
 from i2i.data.io import read_image
 from i2i.engine import trainer
 from i2i.errors import ConfigError
+from i2i.apps.common import dataset_from_config
+from i2i.metrics.texture import texture_frechet_distance
+from i2i.recipes.pix2pix import pad_predict
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -136,6 +139,15 @@ def test_eval_json_default_split_and_data_dir(run_dir: Path, tmp_path: Path, cap
     for k in ("l1", "psnr", "ssim", "sharpness"):
         assert res[k] == pytest.approx(np.mean([r[k] for r in res["per_image"]]), rel=1e-5)
     assert 0 <= res["l1"] <= 2 and -1 <= res["ssim"] <= 1 and res["sharpness"] > 0
+    # FD_SIFT over the set, recomputed here from the model's outputs on the same crops
+    model = inference.load_model(run_dir)
+    ds = dataset_from_config(model.config, "val", None)
+    with torch.no_grad():
+        items = [ds[i] for i in range(len(ds))]
+        fakes = torch.cat([pad_predict(model.generator, it["A"][None], pipeline.multiple_of(model)) for it in items])
+    reals = torch.stack([it["B"] for it in items])
+    expected = texture_frechet_distance(fakes.add(1).div(2), reals.add(1).div(2))
+    assert res["fd_sift"] == pytest.approx(expected, rel=1e-6) and res["fd_sift_patches"] == 2  # one 32-px patch each
 
     (tmp_path / "mine" / "val").mkdir(parents=True)
     for i in range(3):
@@ -143,6 +155,7 @@ def test_eval_json_default_split_and_data_dir(run_dir: Path, tmp_path: Path, cap
     assert run(ev.main, ["--task", "sketch2photo", "--checkpoint", str(run_dir), "--data", str(tmp_path / "mine"),
                          "--json", "--dropout", "--batch-stats"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["fd_sift_patches"] == 3 and res["fd_sift"] > 0
     assert res["num_images"] == 3 and res["dropout"] and [r["name"] for r in res["per_image"]] == ["0.png", "1.png", "2.png"]
 
 

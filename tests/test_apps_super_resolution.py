@@ -201,6 +201,28 @@ def test_shipped_model_loads_without_checkpoint() -> None:
     assert out.shape == (32, 32, 3) and out.dtype == np.uint8
 
 
+def test_model_flag_picks_each_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--model NAME runs the named shipped model (its path is the one reported), never with --checkpoint."""
+    from i2i.inference import SHIPPED_MODELS
+
+    hr_dir = tmp_path / "set"
+    hr_dir.mkdir()
+    Image.fromarray(_photo(32, 32)).save(hr_dir / "a.png")
+    present = [n for n, path in SHIPPED_MODELS.items() if (path / "config.json").is_file()]
+    assert present, "no shipped SR model in this checkout"
+    results = {}
+    for name in present:
+        m = _eval_json(["--task", "sr", "--model", name, "--data", str(hr_dir), "--json"], capsys)
+        assert Path(m["checkpoint"]) == SHIPPED_MODELS[name]
+        results[name] = m["psnr_y"]
+    assert len(set(results.values())) == len(results)  # different networks, different outputs
+    assert run(_tool("eval").main, ["--task", "sr", "--model", "nope", "--data", str(hr_dir)]) == 2
+    assert "--model: no shipped model 'nope'; expected one of srresnet_x4, srresnet_x4_small" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run(_tool("infer").main, ["--task", "sr", "--model", present[0], "--checkpoint", "x", str(hr_dir / "a.png")])
+    assert "give --model or --checkpoint, not both" in capsys.readouterr().err
+
+
 def test_interpolator_init_starts_at_bicubic_quality() -> None:
     from i2i.nn.srresnet import init_as_interpolator
     from i2i.data.super_resolution import make_lr

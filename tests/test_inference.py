@@ -73,3 +73,13 @@ def test_the_shipped_super_resolution_model(tmp_path: Path) -> None:
     model = load_model(None, task="sr", device="cpu")
     assert model.path == SHIPPED["sr"] and model.task == "sr" and type(model.generator).__name__ == "SRResNet"
     assert model.meta["scale"] == 4
+
+
+def test_shipped_model_names() -> None:
+    from i2i.errors import CheckpointError
+    from i2i.inference import DEFAULT_SHIPPED, SHIPPED_MODELS, shipped_model
+
+    assert shipped_model("srresnet_x4_small") == SHIPPED_MODELS["srresnet_x4_small"]
+    assert SHIPPED["sr"] == SHIPPED_MODELS[DEFAULT_SHIPPED["sr"]]
+    with pytest.raises(CheckpointError, match=r"^--model: no shipped model 'x'; expected one of srresnet_x4, srresnet_x4_small$"):
+        shipped_model("x")

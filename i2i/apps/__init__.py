@@ -41,17 +41,24 @@ def prepare(argv: list[str], kind: Literal["infer", "eval"],
     ``torch.device``, for front-ends that build an Accelerator. Returns ``(app, model, args, task)`` (task: the front-end's
     name, aliases resolved), or None after printing the help of a tool called with ``--help`` alone.
     """
-    from ..inference import TASK_ALIASES, load_model
+    from ..inference import DEFAULT_SHIPPED, SHIPPED_MODELS, TASK_ALIASES, load_model, shipped_model
     from ..perf import resolve_device
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--task")
     pre.add_argument("--checkpoint")
+    pre.add_argument("--model", default=None, metavar="NAME",
+                     help=f"a model shipped with i2i instead of --checkpoint: {', '.join(SHIPPED_MODELS)} "
+                          f"(default without --checkpoint: {', '.join(f'{t} {n}' for t, n in DEFAULT_SHIPPED.items())})")
     pre.add_argument("--fast", action="store_true",
                      help="fastest measured configuration: BN folded, channels_last, autocast (bf16 where native)")
     pre.add_argument("--device", default=None,
                      help="cpu, cuda or cuda:N (default: CUDA when present, else the CPU)")
     known, _ = pre.parse_known_args(argv)
+    if known.model is not None:
+        if known.checkpoint is not None:
+            pre.error("give --model or --checkpoint, not both")
+        known.checkpoint = str(shipped_model(known.model))
     device = resolve_device(known.device)
     model = None
     task = TASK_ALIASES.get(known.task, known.task) if known.task else None
@@ -71,6 +78,7 @@ def prepare(argv: list[str], kind: Literal["infer", "eval"],
     p.add_argument("--debug", action="store_true")
     getattr(app, f"add_{kind}_args")(p)
     args = p.parse_args(argv)
+    args.checkpoint = known.checkpoint
     if model is None:
         model = load_model(args.checkpoint, task=args.task, device=device, with_discriminator=True)
     args.device = device

@@ -20,7 +20,10 @@ channels, sizes, ``--from-photo`` sketches and the test-time noise of ``--dropou
   line on stderr; the other files are still processed and the exit code is 1.
 
 Evaluation: per held-out image and averaged, L1 (in [-1, 1] units), PSNR, SSIM and the
-sharpness ratio against the real photo (:func:`i2i.recipes.pix2pix.image_metrics`). ``--data`` defaults to the
+sharpness ratio against the real photo (:func:`i2i.recipes.pix2pix.image_metrics`); over the
+whole set, ``fd_sift``: the Fréchet distance between the dense SIFT statistics of the outputs
+and of the real photos (:mod:`i2i.metrics.texture`; ``fd_sift_patches`` patches per side;
+absent when the images are smaller than its 32-px patch). ``--data`` defaults to the
 run's own held-out split (``data.val_split``, the embedded photos' ``val`` unless
 ``data.root`` was set); ``--data DIR`` rebuilds the run's dataset type (same sketch style,
 crop size, direction) with that root, reading ``DIR/<split>``.
@@ -38,6 +41,7 @@ from torch import Tensor
 from ..data.io import save_image
 from ..errors import ConfigError
 from ..inference import LoadedModel
+from ..metrics.texture import PATCH, frechet_from_moments, texture_moments
 from ..pipelines.pix2pix import Pix2PixPipeline, generator_mode, multiple_of
 from ..recipes.pix2pix import image_metrics, pad_predict
 from .common import FileLoop, add_file_args, cli_flags, dataset_from_config, eval_loader, item_names, make_accelerator
@@ -104,17 +108,25 @@ def evaluate(model: LoadedModel, args: argparse.Namespace) -> dict[str, Any]:
     G, multiple = model.generator, multiple_of(model)
     torch.manual_seed(args.seed + acc.process_index)
     per_image: dict[str, list[Tensor]] = {"l1": [], "psnr": [], "ssim": [], "sharpness": []}
+    moments: dict[str, list[Tensor]] = {"fake": [], "real": []}  # FD_SIFT's per-image sums
     with generator_mode(G, args.dropout, args.batch_stats), torch.no_grad():
         for batch in eval_loader(acc, ds, args.batch_size):
             fake = pad_predict(G, batch["A"], multiple)
             for k, v in image_metrics(fake, batch["B"]).items():
                 per_image[k].append(acc.gather_for_metrics(v.contiguous()))
+            if min(fake.shape[-2:]) >= PATCH:
+                for k, img in (("fake", fake), ("real", batch["B"])):
+                    moments[k].append(acc.gather_for_metrics(texture_moments(img.float().add(1).div(2))))
     if not per_image["l1"]:
         raise ConfigError(f"no images in split {split!r}", "--data")
     values = {k: torch.cat(v).cpu() for k, v in per_image.items()}
     names = item_names(ds)
     root = args.data if args.data is not None else data_cfg.get("root")
     out: dict[str, Any] = {k: v.mean().item() for k, v in values.items()}
+    if moments["fake"] and len(moments["fake"]) == len(per_image["l1"]):
+        fake_m, real_m = torch.cat(moments["fake"]), torch.cat(moments["real"])
+        out["fd_sift"] = frechet_from_moments(fake_m, real_m)
+        out["fd_sift_patches"] = int(fake_m[:, 0].sum().item())
     out.update({
         "data": root or "embedded scikit-image photos", "split": split, "num_images": len(values["l1"]),
         "dropout": bool(args.dropout), "batch_stats": bool(args.batch_stats),
