@@ -10,8 +10,7 @@ from skimage import data
 
 from i2i.errors import MetricError
 from i2i.metrics.generation import frechet_distance
-from i2i.metrics.texture import (DIM, frechet_from_moments, sift_features, texture_frechet_distance,
-                                 texture_moments)
+from i2i.metrics.texture import DIM, frechet_from_moments, sift_features, texture_frechet_distance, texture_moments
 
 
 def _grass() -> torch.Tensor:

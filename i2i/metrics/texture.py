@@ -28,8 +28,15 @@ from torch import Tensor
 from ..errors import MetricError
 from .generation import frechet_distance
 
-__all__ = ["sift_features", "texture_moments", "frechet_from_moments", "texture_frechet_distance",
-           "PATCH", "STRIDE", "DIM"]
+__all__ = [
+    "DIM",
+    "PATCH",
+    "STRIDE",
+    "frechet_from_moments",
+    "sift_features",
+    "texture_frechet_distance",
+    "texture_moments",
+]
 
 PATCH, STRIDE, DIM = 32, 8, 128
 _DESCRIPTORS: dict[tuple[int, str], torch.nn.Module] = {}
@@ -76,7 +83,7 @@ def texture_moments(images: Tensor, patch: int = PATCH, stride: int = STRIDE) ->
 
 def _gaussian(moments: Tensor) -> tuple[np.ndarray, np.ndarray]:
     m = moments.double().cpu().reshape(-1, moments.shape[-1]).sum(0).numpy()
-    d = int(round((-1 + (1 + 4 * (m.size - 1)) ** 0.5) / 2))
+    d = round((-1 + (1 + 4 * (m.size - 1)) ** 0.5) / 2)
     if 1 + d + d * d != m.size:
         raise MetricError(f"texture moments of length {m.size} are not 1 + D + D² for any D")
     n = m[0]
