@@ -140,7 +140,7 @@ def test_super_resolution_tab_in_chromium(demo_url: str, tmp_path: Path) -> None
             page.wait_for_function("() => { const i = document.querySelectorAll('#sr-slider img');"
                                    " return i.length == 2 && i[1].complete && i[1].naturalWidth > 0; }", timeout=60_000)
             status = page.inner_text("#sr-status")
-            assert "128×96 → 512×384 (×4, shipped SRResNet ×4)" in status, status
+            assert "128×96 → 512×384 (×4, shipped SRResNet ×4 (small))" in status, status
             before_url, after_url = page.eval_on_selector_all("#sr-slider img", "els => els.map(e => e.src)")
             result = np.asarray(Image.open(io.BytesIO(page.request.get(after_url).body())).convert("RGB"))
             shown_input = np.asarray(Image.open(io.BytesIO(page.request.get(before_url).body())).convert("RGB"))
