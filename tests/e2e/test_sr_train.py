@@ -4,8 +4,8 @@ through the engine on the embedded photos, evaluate, and export a model that loa
 SRGAN runs offline: its VGG19 content loss reads a local file that the test writes from
 a randomly initialised ``torchvision.models.vgg19(weights=None)`` (only the ``features.*``
 convolutions, the part the loss uses, to keep the file at 80 MB instead of 550 MB). Its
-generator starts, as the YAML says, from the shipped SRResNet export, so the test also
-checks that the shipped weights fit the YAML's generator spec.
+generator starts, as the YAML says, from the shipped reduced SRResNet (``srresnet_x4_small``),
+so the test also checks that those weights fit the YAML's generator spec.
 """
 from __future__ import annotations
 
@@ -64,7 +64,10 @@ def test_srresnet_yaml_few_steps(tmp_path: Path) -> None:
     assert upscale(model, torch.rand(1, 3, 5, 6)).shape == (20, 24, 3)
 
 
-@pytest.mark.skipif(not (inference.SHIPPED["sr"] / "config.json").is_file(), reason="shipped weights not present")
+SMALL = inference.SHIPPED_MODELS["srresnet_x4_small"]
+
+
+@pytest.mark.skipif(not (SMALL / "config.json").is_file(), reason="shipped weights not present")
 def test_srgan_yaml_few_steps_from_shipped_srresnet(tmp_path: Path) -> None:
     import torchvision
     from safetensors.torch import save_file
@@ -75,14 +78,14 @@ def test_srgan_yaml_few_steps_from_shipped_srresnet(tmp_path: Path) -> None:
     save_file({k: v.contiguous() for k, v in vgg.items() if k.startswith("features.")}, str(vgg_file))
     del vgg
 
-    shipped = json.loads((inference.SHIPPED["sr"] / "config.json").read_text())["models"]["generator"]
+    shipped = json.loads((SMALL / "config.json").read_text())["models"]["generator"]
     assert config.load_config(TASKS / "srgan.yaml").models["generator"] == shipped  # init would fail otherwise
 
     cfg = config.load_config(TASKS / "srgan.yaml", COMMON + [
         "data.patch_size=24", f"losses.content.weights={vgg_file}",
         "models.discriminator.base_channels=8", "models.discriminator.pool_size=2"])
     t = trainer.Trainer(cfg, output_dir=tmp_path / "run")
-    ref = inference.load_model(None, task="sr").generator.state_dict()
+    ref = inference.load_model(SMALL, task="sr", device="cpu").generator.state_dict()
     got = t.bare["generator"].state_dict()
     assert all(torch.equal(got[k].cpu(), v) for k, v in ref.items())  # train.init took the shipped weights
     run = t.fit()
