@@ -25,7 +25,7 @@ SHIPPED_MODELS = {
     "srresnet_x4": WEIGHTS_DIR / "srresnet_x4",              # the paper's size: 64 channels, 16 blocks
     "srresnet_x4_small": WEIGHTS_DIR / "srresnet_x4_small",  # 32 channels, 8 blocks: ~6x less compute
 }
-DEFAULT_SHIPPED = {"sr": "srresnet_x4_small"}
+DEFAULT_SHIPPED = {"sr": "srresnet_x4"}
 SHIPPED = {task: SHIPPED_MODELS[name] for task, name in DEFAULT_SHIPPED.items()}
 TASK_ALIASES = {"gan": "digits", "dcgan": "digits", "cgan": "digits", "acgan": "digits", "digits": "digits",
                 "sr": "sr", "srgan": "sr", "srresnet": "sr", "sketch2photo": "sketch2photo", "pix2pix": "sketch2photo",
