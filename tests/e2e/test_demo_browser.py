@@ -167,15 +167,16 @@ def test_super_resolution_tab_in_chromium(demo_url: str, tmp_path: Path) -> None
     np.testing.assert_array_equal(downloaded, result)  # the download is the image shown
     bicubic = np.asarray(Image.fromarray(photo).resize((512, 384), Image.BICUBIC))
     psnr = _psnr(result, bicubic)
-    # measured 39.5 dB (the shipped model differs from bicubic mainly on edges); wrong images are
+    # measured 39.5 dB (the demo's shipped model differs from bicubic mainly on edges); wrong images are
     # far below: the result upside down 16.9 dB, mid-gray 11.1 dB. Nearest-neighbour ×4 scores
     # 37.8 dB, so the exact comparison with the pipeline below is what pins the model down.
     assert 34.0 < psnr < 50.0, psnr
     assert _psnr(result[::-1], bicubic) < 20.0
-    from i2i.inference import load_model
+    from i2i.apps.demo import SHIPPED_MODEL
+    from i2i.inference import load_model, shipped_model
     from i2i.pipelines.super_resolution import SuperResolutionPipeline
 
-    np.testing.assert_array_equal(result, SuperResolutionPipeline(load_model(None, task="sr", device="cpu"))(photo))
+    np.testing.assert_array_equal(result, SuperResolutionPipeline(load_model(shipped_model(SHIPPED_MODEL), device="cpu"))(photo))
 
     assert "notes.png: not a readable image (cannot identify image file)" in messages, messages
     assert ("big.png: image too large (1025x1024 = 1,049,600 pixels; this demo takes at most 1,048,576, e.g. "
