@@ -259,7 +259,7 @@ def validate(cfg: Config) -> None:
     injected = ("root", "split") + (("on_error",) if "on_error" in _params(ds) else ())
     check_kwargs(ds, cfg.data.kwargs, "data", injected=injected)
     if cfg.data.root is not None and not Path(cfg.data.root).expanduser().exists():
-        raise ConfigError(f"path does not exist: {cfg.data.root}", "data.root")
+        raise ConfigError(missing_path(cfg.data.root), "data.root")
 
     for name in list(cfg.optim):
         if name not in cfg.models:
@@ -304,6 +304,19 @@ def _params(fn: Any) -> list[str]:
 
     target = fn.__init__ if inspect.isclass(fn) else fn
     return list(inspect.signature(target).parameters)
+
+
+PHOTO_CORPUS = "~/.cache/i2i/photos"   # datasets/photos.md: where build_photo_corpus.py puts train/ and val/
+
+
+def missing_path(path: str | Path) -> str:
+    """The error text for a data path that does not exist; for the photo corpus, how to build it."""
+    msg = f"path does not exist: {path}"
+    corpus = Path(PHOTO_CORPUS).expanduser()
+    if Path(path).expanduser() == corpus or corpus in Path(path).expanduser().parents:
+        msg += (f" (the photo corpus: build it with `python datasets/build_photo_corpus.py --out {PHOTO_CORPUS}`,"
+                " see datasets/photos.md)")
+    return msg
 
 
 def resolve_path(path: str) -> Path:

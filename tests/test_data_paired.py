@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from i2i.errors import ConfigError, DataError
-from i2i.data.paired import EMBEDDED_SPLITS, AlignedDataset, PairedFoldersDataset, PhotoSketchDataset
+from i2i.data.paired import EMBEDDED_SPLITS, AlignedDataset, PairedFoldersDataset, PhotoSketchDataset, to_channels
 from i2i.registry import DATASETS
 
 
@@ -177,3 +177,30 @@ def test_jitter_crops_the_same_window_of_a_and_b(tmp_path: Path) -> None:
         item = ds[(0, seed)]
         hits = [(t, l) for t in range(11) for l in range(11) if torch.equal(full[:, t:t + 20, l:l + 20], item["A"])]
         assert len(hits) == 1 and torch.equal(item["A"], item["B"])
+
+
+# ----------------------------------------------------------------------------- to_channels
+def test_to_channels_composites_alpha_on_white_like_read_image(tmp_path):
+    """RGBA/gray+alpha arrays from the Python API: composited on white (not one channel copied)."""
+    rgba = np.array([[[200, 40, 10, 255], [200, 40, 10, 0], [0, 100, 250, 128]]], np.uint8)
+    want = np.array([[[200, 40, 10], [255, 255, 255],
+                      # by hand: c * a + 255 * (1 - a), a = 128/255
+                      [round(0 * 128 / 255 + 255 * 127 / 255), round(100 * 128 / 255 + 255 * 127 / 255),
+                       round(250 * 128 / 255 + 255 * 127 / 255)]]], np.uint8)
+    np.testing.assert_array_equal(to_channels(rgba, 3), want)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    from i2i.data.io import read_image
+    np.testing.assert_array_equal(to_channels(rgba, 3), read_image(tmp_path / "a.png"))
+    np.testing.assert_array_equal(to_channels(rgba, 1)[..., 0], read_image(tmp_path / "a.png", mode="L"))
+    la = np.array([[[10, 255], [10, 0]]], np.uint8)
+    np.testing.assert_array_equal(to_channels(la, 3), [[[10, 10, 10], [255, 255, 255]]])
+    np.testing.assert_array_equal(to_channels(la, 1), [[[10], [255]]])
+
+
+def test_to_channels_plain_layouts_and_bad_shapes():
+    rgb = np.array([[[255, 0, 0], [0, 0, 255]]], np.uint8)
+    np.testing.assert_array_equal(to_channels(rgb, 1)[..., 0], [[76, 29]])    # 0.299*255, 0.114*255
+    np.testing.assert_array_equal(to_channels(np.array([[7]], np.uint8), 3), [[[7, 7, 7]]])
+    assert to_channels(rgb, 3) is rgb
+    with pytest.raises(ValueError, match=r"image: expected .* got shape \(1, 2, 5\)"):
+        to_channels(np.zeros((1, 2, 5), np.uint8), 3)

@@ -83,6 +83,17 @@ def test_root_and_keywords_can_be_replaced_and_a_missing_root_names_its_key(fake
     assert build_dataset({"type": "lazy_test"}, "train").root is None  # a dataset with a built-in default
 
 
+def test_a_missing_photo_corpus_says_how_to_build_it(fake_datasets: None, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))   # ~ -> an empty home: no corpus there
+    data = {"type": "lazy_test", "root": "~/.cache/i2i/photos/val"}
+    with pytest.raises(ConfigError) as e:
+        build_dataset(data, "val", root_key="--data")
+    assert str(e.value) == ("--data: path does not exist: ~/.cache/i2i/photos/val (the photo corpus: build it with "
+                            "`python datasets/build_photo_corpus.py --out ~/.cache/i2i/photos`, see datasets/photos.md)")
+    with pytest.raises(ConfigError, match=r"^--data: path does not exist: [^(]*$"):   # other paths: no hint
+        build_dataset({**data, "root": "~/photos"}, "val", root_key="--data")
+
+
 def test_an_unknown_dataset_type_is_one_line(fake_datasets: None) -> None:
     with pytest.raises(ConfigError, match=r"^data.type: unknown dataset 'nope'; available: .*lazy_test"):
         build_dataset({"type": "nope"}, "train")

@@ -35,7 +35,7 @@ from ..errors import ConfigError, DataError
 from ..registry import DATASETS
 from .base import split_index
 from .edges import canny_sketch, xdog_sketch
-from .io import list_images, read_image
+from .io import _convert_layout, list_images, read_image
 from .transforms import paired_train, seeded
 
 __all__ = ["AlignedDataset", "PairedFoldersDataset", "PhotoSketchDataset", "EMBEDDED_SPLITS", "to_tensor",
@@ -61,11 +61,23 @@ def _short_side(h: int, w: int, size: int) -> tuple[int, int]:
 
 
 def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
-    """(H, W) / (H, W, 1|3) uint8 -> (H, W, channels); colour -> gray uses BT.601 luma."""
+    """(H, W) / (H, W, 1|2|3|4) uint8 -> (H, W, channels); colour -> gray uses BT.601 luma.
+
+    Gray+alpha and RGBA arrays (from the Python API) are composited on white, as
+    :func:`~i2i.data.io.read_image` does for files.
+    """
     if img.ndim == 2:
         img = img[..., None]
+    if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"image: expected (H, W) or (H, W, 1|2|3|4) channels, got shape {tuple(img.shape)}")
     if img.shape[2] == channels:
         return img
+    if img.shape[2] in (2, 4):
+        out = _convert_layout(img, "LA" if img.shape[2] == 2 else "RGBA", "L" if channels == 1 else "RGB",
+                              "white", "uint8")
+        img = out[..., None] if out.ndim == 2 else out
+        if img.shape[2] == channels:
+            return img
     if channels == 1:
         gray = img[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
         return np.round(gray).clip(0, 255).astype(np.uint8)[..., None]

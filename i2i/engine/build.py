@@ -20,7 +20,7 @@ import i2i.nn
 import i2i.recipes  # noqa: F401  (importing data, losses, nn and recipes fills the registries)
 
 from .. import runs
-from ..config import Config, DataConfig, data_config, resolve_path
+from ..config import Config, DataConfig, data_config, missing_path, resolve_path
 from ..errors import ConfigError
 from ..recipes.base import Recipe
 from ..registry import DATASETS, LOSSES, RECIPES
@@ -69,7 +69,7 @@ def build_dataset(data: DataConfig | dict[str, Any], split: str, root: str | Non
     root = root if root is not None else data.root
     if root is not None:
         if not resolve_path(str(root)).exists():
-            raise ConfigError(f"path does not exist: {root}", root_key)
+            raise ConfigError(missing_path(root), root_key)
         root = str(resolve_path(str(root)))
     ds = cls(root=root, split=split, **kwargs)
     return SkipUnreadable(ds) if data.on_error == "skip" and not takes_on_error else ds
