@@ -95,7 +95,8 @@ class _UnpairedBase(Dataset):
             pil = pil.resize((size, size), Image.Resampling.BICUBIC)  # the released code's bicubic resize
         a = np.asarray(pil)
         a = a[..., None] if a.ndim == 2 else a
-        if self.train:
+        if self.train:  # drawn from the item's rng directly; torchvision's RandomCrop (the paired
+            # datasets') would draw other crops and change the published cyclegan_fashion figures
             c = self.crop_size
             top, left = int(rng.integers(0, size - c + 1)), int(rng.integers(0, size - c + 1))
             a = a[top:top + c, left:left + c]
