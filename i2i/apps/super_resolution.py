@@ -14,7 +14,8 @@ onnxruntime`` (the ONNX export through the same tiling).
 Evaluation: PSNR/SSIM on RGB and BT.601 Y, ``crop_border = scale``, 8-bit quantised
 (:mod:`i2i.metrics.image`), of the model and of MATLAB bicubic, per image and averaged, on
 ``--data`` (HR images, LR by MATLAB bicubic; or ``hr/`` + ``lr/``) or the model's own
-validation split as whole images (the shipped model: scikit-image's chelsea, coffee, coins, brick).
+validation split as whole images (``srresnet_x4``: the photo corpus's ``val/``;
+``srresnet_x4_small``: scikit-image's chelsea, coffee, coins, brick).
 """
 from __future__ import annotations
 
