@@ -113,7 +113,7 @@ def test_wgan_gp_penalty_logged() -> None:
     assert float(logs["d/gp"]) == pytest.approx(40.0, rel=1e-4)
     with torch.no_grad():
         wass = critic(out["fake"]).mean() - critic(b["hr"]).mean()
-    assert float(loss) == pytest.approx(float(wass) + 40.0, rel=1e-4)
+    assert loss.item() == pytest.approx(float(wass) + 40.0, rel=1e-4)
 
 
 def test_setup_consistency_errors() -> None:
