@@ -31,6 +31,7 @@ def run(tiny_cgan_run: Path, tmp_path: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- files and safety
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the hand-made pickle below, on purpose
 def test_checkpoint_state_refuses_code_execution(tmp_path: Path) -> None:
     import os
     import pickle
