@@ -5,8 +5,9 @@ The demo runs as the installed command would (``python -m i2i.commands demo``, t
 tab, waits for the result, fetches the image the page shows and checks it: 4× the size,
 close to a bicubic ×4 of the input (PSNR computed here), and equal to the pipeline's own
 output. Then a file that is not an image and one above the pixel limit must each give one
-clear line in the page. A screenshot of the result goes to ``docs/images/demo_sr.png``
-(the README's picture).
+clear line in the page. A screenshot of the result is taken in the test's temporary folder;
+with ``I2I_UPDATE_DOCS=1`` it replaces ``docs/images/demo_sr.png`` (the README's picture), so
+that a plain test run leaves the source tree as it was.
 
 Playwright drives the system Chromium (``executable_path``); it never downloads a browser.
 Without Chromium (``I2I_CHROMIUM`` names another binary) or the ``playwright`` package the
@@ -33,7 +34,7 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "docs" / "images" / "demo_sr.png"
+DOCS_SCREENSHOT = ROOT / "docs" / "images" / "demo_sr.png"
 CHROMIUM = os.environ.get("I2I_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 START_TIMEOUT_S = 90
 
@@ -100,6 +101,7 @@ def _toasts(page) -> list[str]:
 
 
 def test_super_resolution_tab_in_chromium(demo_url: str, tmp_path: Path) -> None:
+    screenshot = DOCS_SCREENSHOT if os.environ.get("I2I_UPDATE_DOCS") == "1" else tmp_path / "demo_sr.png"
     from playwright.sync_api import sync_playwright
     from skimage import data
 
@@ -147,8 +149,7 @@ def test_super_resolution_tab_in_chromium(demo_url: str, tmp_path: Path) -> None
             download = page.get_attribute("#sr-download a", "href")
             downloaded = np.asarray(Image.open(io.BytesIO(page.request.get(download).body())))
             page.mouse.move(0, 0)
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT))
+            page.screenshot(path=str(screenshot))
 
             # not an image, then too many pixels: one clear line each, no stack trace
             upload(not_image)
@@ -183,4 +184,4 @@ def test_super_resolution_tab_in_chromium(demo_url: str, tmp_path: Path) -> None
             "1024x1024)" in messages), messages
     assert "Traceback" not in body and "File \"" not in body
     assert outside == [], outside
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert screenshot.stat().st_size > 10_000
