@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from skimage import data
 
+from i2i.data.paired import to_channels
 from i2i.data.resize import imresize
 from i2i.inference import load_model, shipped_model
 from i2i.metrics.image import psnr
@@ -24,10 +25,6 @@ from i2i.pipelines.super_resolution import upscale
 CROPS = {"coins": (data.coins, 10, 30), "chelsea": (data.chelsea, 55, 105)}   # (loader, top, left)
 MODELS = ("srresnet_x4_small", "srresnet_x4")
 GAP = 4
-
-
-def _rgb(a: np.ndarray) -> np.ndarray:
-    return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a
 
 
 def _psnr_y(pred: np.ndarray, hr: np.ndarray) -> float:
@@ -39,7 +36,7 @@ def main() -> None:
     models = {name: load_model(shipped_model(name), task="sr", device="cpu") for name in MODELS}
     rows = []
     for name, (loader, top, left) in CROPS.items():
-        hr = _rgb(loader())[top:top + 128, left:left + 128]
+        hr = to_channels(loader(), 3)[top:top + 128, left:left + 128]
         lr = imresize(hr, 0.25)
         cells = {"bicubic": imresize(lr, 4.0)} | {m: upscale(models[m], lr) for m in MODELS} | {"HR": hr}
         print(name, {k: round(_psnr_y(v, hr), 2) for k, v in cells.items() if k != "HR"})

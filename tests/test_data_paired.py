@@ -204,3 +204,5 @@ def test_to_channels_plain_layouts_and_bad_shapes():
     assert to_channels(rgb, 3) is rgb
     with pytest.raises(ValueError, match=r"image: expected .* got shape \(1, 2, 5\)"):
         to_channels(np.zeros((1, 2, 5), np.uint8), 3)
+    with pytest.raises(ValueError, match=r"^channels: expected 1 or 3, got 2$"):
+        to_channels(rgb, 2)

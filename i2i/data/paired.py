@@ -72,12 +72,12 @@ def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
         raise ValueError(f"image: expected (H, W) or (H, W, 1|2|3|4) channels, got shape {tuple(img.shape)}")
     if img.shape[2] == channels:
         return img
+    if channels not in (1, 3):
+        raise ValueError(f"channels: expected 1 or 3, got {channels}")
     if img.shape[2] in (2, 4):
         out = _convert_layout(img, "LA" if img.shape[2] == 2 else "RGBA", "L" if channels == 1 else "RGB",
                               "white", "uint8")
-        img = out[..., None] if out.ndim == 2 else out
-        if img.shape[2] == channels:
-            return img
+        return out[..., None] if out.ndim == 2 else out
     if channels == 1:
         gray = img[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
         return np.round(gray).clip(0, 255).astype(np.uint8)[..., None]
