@@ -1,11 +1,12 @@
 """What every tool shares: one-line errors, exit codes, ``--debug``."""
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Callable
 
-from .errors import I2IError, one_line
+from .errors import I2IError, one_line, write_reason
 
 EXIT_USER_ERROR = 2
 EXIT_FAILURE = 1
@@ -31,6 +32,11 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001  (a bug or an environment problem: still one line)
         if debug:
             raise
+        if isinstance(e, OSError) and e.filename:  # a path that cannot be written or read (read-only, full): name it
+            reason = write_reason(e) or e.strerror or str(e)
+            verb = "cannot write: " if e.errno in (errno.EROFS, errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ""
+            print(f"error: {one_line(str(e.filename))}: {verb}{one_line(reason)}", file=sys.stderr)
+            return EXIT_USER_ERROR
         msg = one_line(str(e).strip().splitlines()[0]) if str(e).strip() else ""
         print(f"error: {type(e).__name__}: {msg} (run with --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILURE

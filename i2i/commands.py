@@ -126,9 +126,12 @@ def export_main(argv: list[str]) -> int:
     out = Path(args.output).expanduser() if args.output else src / args.format
     if args.format == "onnx":
         from .inference import load_model
-        from .onnx_export import export_onnx
+        from .onnx_export import export_onnx, is_onnx_folder
+        from .runs import check_output_folder
 
-        for e in export_onnx(load_model(src, device="cpu"), out):
+        model = load_model(src, device="cpu")
+        check_output_folder(out, [src, model.path], is_onnx_folder, "ONNX export")  # replaces only earlier .onnx files
+        for e in export_onnx(model, out):
             print(f"{e.path}  inputs: {', '.join(e.inputs)}  onnxruntime vs PyTorch: max |diff| {e.max_abs_diff:.2g} "
                   f"(output range {e.value_range:.3g})")
         return 0

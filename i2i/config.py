@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +102,7 @@ class Config:
 
 
 # ----------------------------------------------------------------------------- parsing
+MAX_CONFIG_BYTES = 16 * 2**20  # a recipe is a few KB; a damaged multi-GB file is refused before it is read
 MAX_YAML_NODES = 100_000  # far above any real config (a few hundred nodes), far below a "billion laughs"
 MAX_YAML_DEPTH = 64
 
@@ -131,10 +134,35 @@ def check_yaml_size(value: Any, where: str) -> None:
     count(value, 0)
 
 
+class YAMLLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads scientific notation without a dot (``1e-4``, ``3E5``)
+    as a float, as YAML 1.2 and most people do; PyYAML (YAML 1.1) would read it as a string."""
+
+
+YAMLLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def yaml_load(text: str) -> Any:
+    """Parse one YAML document with :class:`YAMLLoader` (safe: plain data only)."""
+    return yaml.load(text, Loader=YAMLLoader)  # noqa: S506  (a SafeLoader subclass)
+
+
+def did_you_mean(name: str, choices: list[str], value: Any = None) -> str:
+    """`` (did you mean 'train.max_steps'?)`` for a key one typo away from an allowed one, else ""."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.75)
+    if not close:
+        return ""
+    rest = f".{next(iter(value))}" if isinstance(value, dict) and len(value) == 1 else ""
+    return f" (did you mean {close[0] + rest!r}?)"
+
+
 def load_yaml_text(text: str, where: str) -> Any:
-    """``yaml.safe_load`` with every failure as one ConfigError line naming ``where``."""
+    """:func:`yaml_load` with every failure as one ConfigError line naming ``where``."""
     try:
-        value = yaml.safe_load(text)
+        value = yaml_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -155,7 +183,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key or any(not p for p in key.split(".")):
         raise ConfigError(f"override {text!r} has an empty key part")
     try:
-        value = yaml.safe_load(raw) if raw != "" else None
+        value = yaml_load(raw) if raw != "" else None
     except yaml.YAMLError:
         value = raw  # not YAML: keep the literal string
     except RecursionError:
@@ -197,7 +225,8 @@ def _from_dict(cls: type, data: Any, key: str) -> Any:
             if cls is DataConfig:
                 extra[k] = v
                 continue
-            raise ConfigError(f"unknown key; allowed: {', '.join(n for n in names if n != 'kwargs')}", sub)
+            allowed = [n for n in names if n != "kwargs"]
+            raise ConfigError(f"unknown key{did_you_mean(k, allowed, v)}; allowed: {', '.join(allowed)}", sub)
         ann = hints[k]
         if dataclasses.is_dataclass(ann):
             kwargs[k] = _from_dict(ann, v, sub)
@@ -266,6 +295,7 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"no such model in models: ({', '.join(cfg.models)})", f"optim.{name}")
         cfg.optim[name] = _spec(cfg.optim[name], f"optim.{name}")
         OPTIMIZERS.validate(cfg.optim[name], f"optim.{name}", injected=("params",))
+        check_optimizer_values(cfg.optim[name], f"optim.{name}")
     for name in cfg.models:
         if name not in cfg.optim:
             raise ConfigError(f"no optimizer for models.{name}", f"optim.{name}")
@@ -297,6 +327,22 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"no such model in models: ({', '.join(cfg.models)})", f"train.init.{slot}")
         if not resolve_path(path).exists():
             raise ConfigError(f"path does not exist: {path}", f"train.init.{slot}")
+
+
+def check_optimizer_values(spec: Spec, key: str) -> None:
+    """The ranges PyTorch's optimizers enforce, said with the key before anything is built
+    (PyTorch's own ``ValueError: Invalid learning rate: -1.0`` names none)."""
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    for k in ("lr", "eps", "weight_decay", "momentum", "alpha", "dampening"):
+        if k in spec and isinstance(spec[k], (int, float)) and not (number(spec[k]) and spec[k] >= 0):
+            raise ConfigError(f"must be a finite number >= 0, got {spec[k]}", f"{key}.{k}")
+    betas = spec.get("betas")
+    if isinstance(betas, (list, tuple)):
+        for i, b in enumerate(betas):
+            if isinstance(b, (int, float)) and not (number(b) and 0.0 <= b < 1.0):
+                raise ConfigError(f"each beta must be in [0, 1), got {b} at index {i}", f"{key}.betas")
 
 
 def _params(fn: Any) -> list[str]:
@@ -335,7 +381,9 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    raw = load_yaml_text(path.read_text(), str(path))
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is too large for a config file (at most {MAX_CONFIG_BYTES:,})")
+    raw = load_yaml_text(path.read_text(errors="replace"), str(path))
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     raw = apply_overrides(raw, overrides or [])

@@ -5,6 +5,9 @@ with a non-zero status; ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
 
+import errno
+import os
+
 
 class I2IError(Exception):
     """Base class for user-facing errors (bad config, bad data, bad checkpoint)."""
@@ -49,6 +52,47 @@ class DataError(I2IError):
 
 class CheckpointError(I2IError):
     """A checkpoint or export is missing, incomplete, incompatible or unsafe."""
+
+
+class OutputError(CheckpointError):
+    """An output cannot be written (disk full, file too large, read-only, target in the way):
+    ``<path>: cannot write: <reason>``. A :class:`CheckpointError` so that existing callers
+    which catch that keep working."""
+
+
+_WRITE_REASONS = {
+    errno.ENOSPC: "no space left on the device (disk full)",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large (a file-size limit: ulimit -f, or the file system's maximum)",
+}
+
+
+def write_reason(e: BaseException) -> str | None:
+    """Why a write failed, in words, or None when ``e`` is not a write failure.
+
+    Covers ``OSError`` (its errno), safetensors' ``SafetensorError`` (which carries the OS
+    error only in its text: ``… (os error 28)``) and ``torch.save``'s zip writer, which reports
+    a full disk as ``RuntimeError: … unexpected pos`` / ``file write failed``.
+    """
+    import re
+
+    if isinstance(e, OSError):
+        code = e.errno
+    elif type(e).__name__ == "SafetensorError" and (m := re.search(r"os error (\d+)", str(e))):
+        code = int(m.group(1))
+    elif isinstance(e, RuntimeError) and ("unexpected pos" in str(e) or "file write failed" in str(e)):
+        code = errno.ENOSPC
+    else:
+        return None
+    if code in _WRITE_REASONS:
+        return _WRITE_REASONS[code]
+    return getattr(e, "strerror", None) or (os.strerror(code) if code else None) or str(e).strip() or type(e).__name__
+
+
+def write_error(path: object, e: BaseException) -> OutputError | None:
+    """``<path>: cannot write: <reason>`` for a write failure, else None (re-raise ``e``)."""
+    reason = write_reason(e)
+    return None if reason is None else OutputError(f"{path}: cannot write: {reason}")
 
 
 class MetricError(I2IError, ValueError):

@@ -67,10 +67,12 @@ def save_pretrained(source: str | Path, folder: str | Path, name: str | None = N
     pretrained folder with its model card; returns the folder."""
     saved = runs.read_saved(source)
     src = Path(source).expanduser()
+    folder = Path(folder).expanduser()
+    # nothing the export did not write is ever replaced: a run, the source, a user's folder are refused
+    runs.check_output_folder(folder, [src, saved.path], runs.is_pretrained_folder, "pretrained folder")
     run_dir = src if (src / "metrics.jsonl").is_file() else (saved.path.parent if (saved.path.parent / "metrics.jsonl").is_file() else None)
     info = runs.export_info(saved.task, {**saved.config, "recipe": saved.recipe, "models": saved.specs},
                             list(saved.weights), saved.meta, saved.step, [])
-    folder = Path(folder).expanduser()
     runs.write_pretrained(folder, saved.weights, info, model_card(saved, run_dir, name))
     return folder
 
@@ -80,11 +82,14 @@ def resolve_pretrained(name_or_path: str | Path, local_files_only: bool = False,
     """A local folder as it is; otherwise a Hub repo id (``owner/name``) fetched into, or found in,
     the Hugging Face cache by ``huggingface_hub.snapshot_download``."""
     p = Path(name_or_path).expanduser()
-    if p.exists():
+    if p.exists() or p.with_name(p.name + ".old").exists():  # .old: a save killed mid-swap (runs.publish_folder)
         return p
     text = str(name_or_path)
-    if text.count("/") != 1 or text.startswith((".", "/", "~")):
+    if text.count("/") != 1 or text.startswith((".", "/", "~")) or "\\" in text:
         raise CheckpointError(f"{text}: no such folder, and not a Hugging Face repo id (owner/name)")
+    if p.parent.is_dir():  # `ex/pre` where ex/ is a local folder: a path, never a repo id
+        raise CheckpointError(f"{text}: no such folder (read as a local path because {p.parent}/ exists here; "
+                              "for a Hub repo id whose owner is also a local folder's name, run from another folder)")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 

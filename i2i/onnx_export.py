@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .errors import I2IError
+from .errors import I2IError, write_error
 
 OPSET = 17
 TOLERANCE = 1e-4
@@ -107,9 +107,12 @@ def export_onnx(model: Any, folder: str | Path, verify: bool = True) -> list[Exp
     """``<folder>/<slot>.onnx`` for each inference network of ``model`` (an :class:`i2i.inference.LoadedModel`
     on the CPU, in eval mode); with ``verify`` each is run by onnxruntime on an input of another
     size (and batch) than the traced one and must match PyTorch within :data:`TOLERANCE`."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     from .registry import RECIPES
+    from .runs import writing
+
+    folder = Path(folder)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
 
     slots = [s for s in RECIPES.get(model.recipe["type"], "recipe.type").inference_slots if s in model.nets]
     done = []
@@ -126,15 +129,23 @@ def export_onnx(model: Any, folder: str | Path, verify: bool = True) -> list[Exp
                                   opset_version=OPSET, dynamo=False)
         except Exception as e:  # noqa: BLE001  (tracing errors come in many types)
             tmp.unlink(missing_ok=True)
+            if (err := write_error(tmp, e)) is not None:  # disk full, read-only, file too large
+                raise err from None
             raise OnnxError(f"{model.path}: {slot} cannot be exported to ONNX ({type(e).__name__}: "
                             f"{str(e).splitlines()[0][:160]})") from None
-        tmp.replace(path)
+        with writing(path):
+            tmp.replace(path)
         _check_graph(path)
         diff, span = (math.nan, math.nan)
         if verify:
             diff, span = _verify(model, net, path)
         done.append(Exported(slot, path, list(inputs), diff, span))
     return done
+
+
+def is_onnx_folder(folder: Path) -> bool:
+    """What :func:`export_onnx` writes and nothing else: ``<slot>.onnx`` files (and a ``.onnx.tmp`` a kill left)."""
+    return all(p.is_file() and not p.is_symlink() and p.name.endswith((".onnx", ".onnx.tmp")) for p in folder.iterdir())
 
 
 def _check_graph(path: Path) -> None:

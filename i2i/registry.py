@@ -74,6 +74,9 @@ class Registry:
             return fn(**kwargs, **injected)
         except ConfigError as e:
             raise (e.at(key) if key else e) from None
+        except ValueError as e:  # a constructor's own range check (torch's "Invalid learning rate"): name the key
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(first[:200], key or None) from None
 
 
 def coerce_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -98,6 +101,64 @@ def describe(fn: Callable[..., Any]) -> str:
         return ", ".join(str(p) for p in params)
     except (TypeError, ValueError):
         return ""
+
+
+MAX_PARAMETERS = 2_000_000_000
+"""8 GB of fp32 weights: 37× pix2pix's unet_256 (54 M parameters), the largest i2i network."""
+MAX_MODULES = 20_000
+"""Layers of one network: i2i's deepest (timm backbones, unet_256, srresnet ×16) have a few hundred;
+a damaged ``num_blocks: 100000`` would take minutes and gigabytes to build before any check."""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def check_network_size(registry: Registry, spec: Mapping[str, Any], key: str) -> int:
+    """Build ``spec`` on the meta device (shapes only, no memory), stopping as soon as it passes
+    :data:`MAX_MODULES` layers or :data:`MAX_PARAMETERS` parameters: a config saying ``width:
+    1000000000`` or ``num_blocks: 1000000`` is refused in about a second, in one line naming
+    ``key``, instead of allocating (or looping) without bound. Returns the parameter count."""
+    import torch
+    from torch.nn.modules import module as module_hooks
+
+    counts = {"modules": 0, "params": 0}
+
+    def on_module(parent: Any, name: str, sub: Any) -> None:
+        counts["modules"] += 1
+        if counts["modules"] > MAX_MODULES:
+            raise _TooLarge(f"more than {MAX_MODULES:,} layers")
+
+    def on_parameter(owner: Any, name: str, param: Any) -> None:
+        if param is not None:
+            counts["params"] += param.numel()
+            if counts["params"] > MAX_PARAMETERS:
+                raise _TooLarge(f"more than {MAX_PARAMETERS:,} parameters")
+
+    handles = [module_hooks.register_module_module_registration_hook(on_module),
+               module_hooks.register_module_parameter_registration_hook(on_parameter)]
+    try:
+        with torch.device("meta"):
+            net = registry.build(spec, key)
+        n = sum(q.numel() for q in net.parameters())
+    except ConfigError:
+        raise
+    except _TooLarge as e:
+        raise ConfigError(f"the network would have {e}: the value is out of range (or the file is damaged)", key) from None
+    except (RuntimeError, OverflowError, MemoryError, TypeError, ValueError) as e:  # shapes beyond int64, bad sizes
+        raise ConfigError(f"cannot be built ({type(e).__name__}: {str(e).strip()[:100]})", key) from None
+    finally:
+        for h in handles:
+            h.remove()
+    if n > MAX_PARAMETERS:
+        raise ConfigError(f"the network would have {n:,} parameters (more than {MAX_PARAMETERS:,})", key)
+    return n
+
+
+def build_network_bounded(registry: Registry, spec: Mapping[str, Any], key: str) -> Any:
+    """:func:`check_network_size`, then the real build: what every network build goes through."""
+    check_network_size(registry, spec, key)
+    return registry.build(spec, key)
 
 
 GENERATORS = Registry("generator")

@@ -24,8 +24,8 @@ checkpoint can never run code.
 """
 from __future__ import annotations
 
-import errno
 import json
+import math
 import os
 import random
 import re
@@ -41,9 +41,29 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .errors import CheckpointError
+from .errors import CheckpointError, OutputError, short_repr, write_error
+from .registry import MAX_PARAMETERS  # noqa: F401  (re-exported: the loader's bound)
 
 STEP_RE = re.compile(r"^step_(\d{8})$")
+MAX_CONFIG_BYTES = 16 * 2**20
+"""Largest ``config.json``/``config.yaml`` a loader reads: a run's full config is a few KB; a
+damaged or hostile file of gigabytes is refused before it is read (one line naming it)."""
+
+
+def read_small_text(path: Path, what: str = "config") -> str:
+    """A config file's text, refused in one line when larger than :data:`MAX_CONFIG_BYTES`."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise CheckpointError(f"{path}: {size:,} bytes is too large for a {what} file "
+                                  f"(at most {MAX_CONFIG_BYTES:,}): the file is damaged")
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)  # a file that grows while read is still bounded
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{path}: too large for a {what} file (more than {MAX_CONFIG_BYTES:,} bytes): the file is damaged")
+    return data.decode("utf-8", errors="replace")
 
 
 def _fsync_file(path: Path) -> None:
@@ -61,18 +81,16 @@ def _fsync_dir(path: Path) -> None:
 
 @contextmanager
 def writing(path: Path) -> Iterator[None]:
-    """A failed write as one line naming the file. A full disk reaches us as OSError(ENOSPC),
-    or from ``torch.save``'s zip writer as ``RuntimeError: [enforce fail at inline_container.cc]
-    unexpected pos`` / ``file write failed``: both are said as "the disk is full"."""
+    """A failed write as one line naming the file: ``<path>: cannot write: <reason>``
+    (:func:`i2i.errors.write_error`: ``OSError``, safetensors' ``SafetensorError``, ``torch.save``'s
+    "unexpected pos" for a full disk). Anything else passes through."""
     try:
         yield
-    except OSError as e:
-        reason = "no space left on the device (disk full)" if e.errno == errno.ENOSPC else (e.strerror or str(e))
-        raise CheckpointError(f"{path}: cannot write: {reason}") from None
-    except RuntimeError as e:
-        if "unexpected pos" in str(e) or "file write failed" in str(e):
-            raise CheckpointError(f"{path}: cannot write: no space left on the device (disk full)") from None
-        raise
+    except Exception as e:
+        err = write_error(path, e)
+        if err is None:
+            raise
+        raise err from None
 
 
 def save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
@@ -123,7 +141,7 @@ def read_config(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: missing (not a complete i2i checkpoint)")
     try:
-        value = load_yaml_text(path.read_text(errors="replace"), str(path))
+        value = load_yaml_text(read_small_text(path), str(path))
     except ConfigError as e:
         raise CheckpointError(str(e)) from None
     if not isinstance(value, dict) or not value:
@@ -318,19 +336,31 @@ def write_export(export_dir: Path, weights: dict[str, dict[str, torch.Tensor]], 
         save_tensors(sd, tmp / f"{slot}.safetensors", metadata={"format": "pt", "i2i_slot": slot})
     write_text(tmp / "config.json", json.dumps(info, indent=2))
     _fsync_dir(tmp)
-    old = export_dir.with_name(export_dir.name + ".old")
-    if export_dir.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        os.rename(export_dir, old)
-        if os.environ.get("I2I_FAULT_SLOW_EXPORT_SWAP"):  # fault-injection hook: widen the window between the renames
-            import time
+    publish_folder(tmp, export_dir)
 
-            time.sleep(float(os.environ["I2I_FAULT_SLOW_EXPORT_SWAP"]))
-    os.rename(tmp, export_dir)
-    _fsync_dir(export_dir.parent)
+
+def publish_folder(tmp: Path, final: Path) -> None:
+    """Swap the complete folder ``tmp`` in as ``final``, crash-safe.
+
+    Two renames (``final`` → ``final.old``, ``tmp`` → ``final``), then ``final.old`` is deleted:
+    a kill between them leaves a complete ``final.old``, which :func:`resolve_export_dir` serves.
+    So ``final.old`` is only deleted while a complete ``final`` exists, and the previous folder
+    is never removed before the new one is complete.
+    """
+    old = final.with_name(final.name + ".old")
+    with writing(final):
+        if final.exists():
+            if old.exists():
+                shutil.rmtree(old)
+            os.rename(final, old)
+            if os.environ.get("I2I_FAULT_SLOW_EXPORT_SWAP"):  # fault-injection hook: widen the window between the renames
+                import time
+
+                time.sleep(float(os.environ["I2I_FAULT_SLOW_EXPORT_SWAP"]))
+        os.rename(tmp, final)
+        _fsync_dir(final.parent)
     if old.exists():
-        shutil.rmtree(old)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def resolve_export_dir(path: str | Path) -> Path:
@@ -356,28 +386,83 @@ def write_pretrained(folder: Path, weights: dict[str, dict[str, torch.Tensor]], 
         <folder>/<slot>/model.safetensors      its weights
         <folder>/README.md                     the model card
 
-    Written into ``<folder>.tmp`` and renamed into place, like an export; an existing folder is replaced.
+    Written into ``<folder>.tmp`` and swapped into place like an export (:func:`publish_folder`).
+    The caller checks the target first (:func:`check_output_folder` with :func:`is_pretrained_folder`):
+    only an earlier pretrained folder is ever replaced.
     """
     tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    for slot, sd in weights.items():
-        (tmp / slot).mkdir()
-        save_tensors(sd, tmp / slot / PRETRAINED_WEIGHTS, metadata={"format": "pt", "i2i_slot": slot})
-        write_text(tmp / slot / "config.json", json.dumps(info["models"][slot], indent=2))
-    write_text(tmp / "config.json", json.dumps({**info, **PRETRAINED_FORMAT}, indent=2))
-    write_text(tmp / "README.md", card)
-    _fsync_dir(tmp)
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.rename(tmp, folder)
-    _fsync_dir(folder.parent)
+    with writing(tmp):
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+    try:
+        for slot, sd in weights.items():
+            with writing(tmp / slot):
+                (tmp / slot).mkdir()
+            save_tensors(sd, tmp / slot / PRETRAINED_WEIGHTS, metadata={"format": "pt", "i2i_slot": slot})
+            write_text(tmp / slot / "config.json", json.dumps(info["models"][slot], indent=2))
+        write_text(tmp / "config.json", json.dumps({**info, **PRETRAINED_FORMAT}, indent=2))
+        write_text(tmp / "README.md", card)
+        _fsync_dir(tmp)
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)  # ours, incomplete: a full disk gets its space back
+        raise
+    publish_folder(tmp, folder)
+
+
+def is_pretrained_folder(folder: Path) -> bool:
+    """Only what :func:`write_pretrained` writes: ``config.json`` (format ``i2i-pretrained``),
+    ``README.md`` and ``<slot>/{config.json, model.safetensors}`` — nothing else."""
+    try:
+        info = json.loads((folder / "config.json").read_text(errors="replace")) \
+            if (folder / "config.json").is_file() and (folder / "config.json").stat().st_size <= MAX_CONFIG_BYTES else None
+    except (OSError, ValueError, RecursionError):
+        return False
+    if not isinstance(info, dict) or info.get("format") != PRETRAINED_FORMAT["format"]:
+        return False
+    for entry in folder.iterdir():
+        if entry.name in ("config.json", "README.md") and entry.is_file() and not entry.is_symlink():
+            continue
+        if not entry.is_dir() or entry.is_symlink():
+            return False
+        if any(f.name not in ("config.json", PRETRAINED_WEIGHTS) or not f.is_file() for f in entry.iterdir()):
+            return False
+    return True
+
+
+def is_run_dir(folder: Path) -> bool:
+    """A training run (what the engine writes): checkpoints, a metrics log or the run's config."""
+    return any((folder / n).exists() for n in ("checkpoints", "metrics.jsonl", "train.lock")) or \
+        ((folder / "config.yaml").is_file() and (folder / "export").exists())
+
+
+def check_output_folder(out: Path, sources: list[Path], is_own: Any, what: str, option: str = "-o") -> None:
+    """Refuse an output folder an export could lose something in, in one line.
+
+    ``out`` may not exist yet, be empty, or hold an earlier output of the same kind
+    (``is_own(out)``), which is then replaced crash-safe. It may not be (or hold) one of the
+    ``sources`` being exported, a training run, a file, or a folder holding anything else.
+    """
+    target = out.expanduser().resolve()
+    for src in sources:
+        s = src.expanduser().resolve()
+        if s == target or target in s.parents:
+            raise OutputError(f"{out}: this is {'the model being exported' if s == target else 'a folder holding the model being exported'}"
+                              f" ({src}); {option} must name a new or empty folder")
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir() or out.is_symlink():
+        raise OutputError(f"{out}: already exists and is not a folder; {option} must name a new or empty folder")
+    if is_run_dir(out):
+        raise OutputError(f"{out}: is a training run; {option} must name a new or empty folder (nothing was written)")
+    if any(out.iterdir()) and not is_own(out):
+        names = sorted(p.name for p in out.iterdir())
+        shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
+        raise OutputError(f"{out}: holds other files ({shown}), not an earlier {what}; {option} must name a new or empty "
+                          "folder (nothing was written)")
 
 
 # ----------------------------------------------------------------------------- reading saved models
-MAX_PARAMETERS = 2_000_000_000
-"""8 GB of fp32 weights: 37× pix2pix's unet_256 (54 M parameters), the largest i2i network."""
 
 
 @dataclass
@@ -401,31 +486,106 @@ class SavedModel:
 
 
 def as_export_dir(path: Path) -> Path:
-    """An export folder, a run's ``export/``, or (a save killed mid-swap) its ``export.old/``."""
+    """An export or pretrained folder, a run's ``export/``, or (a save killed mid-swap) its
+    ``<folder>.old/`` (:func:`publish_folder`)."""
     if (path / "config.json").is_file():
         return path
     export = resolve_export_dir(path / "export")
     if (export / "config.json").is_file():
         return export
-    return resolve_export_dir(path) if path.name == "export" else path
+    return resolve_export_dir(path)
 
 
-def _read_export_info(path: Path) -> dict[str, Any]:
-    """An export's ``config.json``, checked for the keys the loader needs; one line naming it."""
-    try:
-        info = json.loads(path.read_text(errors="replace"))
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({type(e).__name__}: {str(e)[:120]})") from None
+def _finite_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _whole(lo: int, hi: int) -> Any:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+META_FIELDS: dict[str, tuple[Any, str]] = {
+    "scale": (_whole(1, 16), "a whole number from 1 to 16"),
+    "multiple": (_whole(1, 4096), "a whole number from 1 to 4096"),
+    "value_range": (lambda v: isinstance(v, list) and len(v) == 2 and all(map(_finite_number, v)) and v[0] < v[1],
+                    "[low, high], two finite numbers, low < high"),
+    "num_classes": (_whole(1, 100_000), "a whole number from 1 to 100000"),
+    "z_dim": (_whole(1, 65_536), "a whole number from 1 to 65536"),
+    "conditional": (lambda v: isinstance(v, bool), "true or false"),
+    "ignore_index": (_whole(-1, 100_000), "a whole number from -1 to 100000"),
+    "class_names": (lambda v: isinstance(v, list) and len(v) <= 100_000 and all(isinstance(x, str) for x in v), "a list of names"),
+    "palette": (lambda v: isinstance(v, list) and len(v) <= 100_000 and all(
+        isinstance(c, list) and len(c) == 3 and all(_whole(0, 255)(x) for x in c) for c in v), "a list of [r, g, b] (0-255)"),
+    "directions": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+                   "a mapping of direction -> network slot"),
+    "image_shape": (lambda v: isinstance(v, list) and len(v) == 3 and all(_whole(1, 4096)(x) for x in v), "[channels, height, width]"),
+    **{k: (_whole(1, 64), "a whole number from 1 to 64") for k in ("in_channels", "out_channels", "a_channels", "b_channels")},
+}
+"""The model-description fields a loader relies on, each with its check and what it expects."""
+
+
+def validate_export_info(info: Any, path: Path) -> dict[str, Any]:
+    """An export's or pretrained folder's ``config.json``, every field a loader reads checked,
+    each failure one line naming the file and the key."""
+    from . import recipes  # noqa: F401  (the recipe registry)
+    from .registry import RECIPES
+
+    def bad(key: str, expected: str, value: Any) -> CheckpointError:
+        return CheckpointError(f"{path}: {key}: expected {expected}, got {short_repr(value, 60)}")
+
     if not isinstance(info, dict):
         raise CheckpointError(f"{path}: expected a JSON object (an i2i export's config), got {type(info).__name__}")
     missing = [k for k in ("models", "recipe") if k not in info]
     if missing:
         raise CheckpointError(f"{path}: missing {', '.join(missing)} (not an i2i export)")
-    if not isinstance(info["models"], dict) or not all(isinstance(v, dict) for v in info["models"].values()):
-        raise CheckpointError(f"{path}: 'models' must map each slot to a {{type: …}} spec")
-    if not isinstance(info["recipe"], dict):
-        raise CheckpointError(f"{path}: 'recipe' must be a {{type: …}} spec")
-    return info
+    recipe, models = info["recipe"], info["models"]
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("type"), str):
+        raise bad("recipe", "a {type: <recipe name>} mapping", recipe)
+    if recipe["type"] not in RECIPES:
+        raise CheckpointError(f"{path}: recipe.type: unknown recipe {short_repr(recipe['type'], 60)}; "
+                              f"known: {', '.join(RECIPES.list())}")
+    declared = RECIPES.get(recipe["type"])
+    if not isinstance(models, dict) or not all(isinstance(v, dict) and isinstance(v.get("type"), str) for v in models.values()):
+        raise bad("models", "a mapping of each network slot to a {type: …} spec", models)
+    unknown = [s for s in models if s not in declared.model_slots]
+    if unknown:
+        raise CheckpointError(f"{path}: models.{unknown[0]}: not a network of recipe {recipe['type']!r} "
+                              f"(it has {', '.join(declared.model_slots)})")
+    lacking = [s for s in declared.inference_slots if s not in models]
+    if lacking:
+        raise CheckpointError(f"{path}: models: missing {', '.join(lacking)} (recipe {recipe['type']!r} runs with "
+                              f"{', '.join(declared.inference_slots)})")
+    task = info.get("task", declared.task)
+    if task != declared.task:
+        raise CheckpointError(f"{path}: task: recipe {recipe['type']!r} is for task {declared.task!r}, "
+                              f"the file says {short_repr(task, 40)}")
+    step = info.get("step", 0)
+    if step is None:
+        step = 0
+    if not _whole(0, 2**62)(step):
+        raise bad("step", "a whole number >= 0", step)
+    meta = info.get("meta", {})
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise bad("meta", "a mapping", meta)
+    for key, (ok, expected) in META_FIELDS.items():
+        if key in meta and not ok(meta[key]):
+            raise bad(f"meta.{key}", expected, meta[key])
+    config = info.get("config", {})
+    if config is not None and not isinstance(config, dict):
+        raise bad("config", "a mapping (the training config)", config)
+    return {**info, "task": task, "step": step, "meta": meta, "config": config or {}}
+
+
+def _read_export_info(path: Path) -> dict[str, Any]:
+    """An export's ``config.json`` (size-bounded), checked by :func:`validate_export_info`."""
+    text = read_small_text(path)
+    try:
+        info = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({type(e).__name__}: {str(e)[:120]})") from None
+    return validate_export_info(info, path)
 
 
 def _weights_file(folder: Path, slot: str) -> Path | None:
@@ -450,8 +610,7 @@ def read_saved(path: str | Path) -> SavedModel:
         info = _read_export_info(p / "config.json")
         specs = info["models"]
         weights = {s: load_tensors(f) for s in specs if (f := _weights_file(p, s)) is not None}
-        return SavedModel(p, info.get("task", ""), info["recipe"], specs, weights, info.get("meta", {}), info.get("config", {}),
-                          int(info.get("step", 0) or 0))
+        return SavedModel(p, info["task"], info["recipe"], specs, weights, info["meta"], info["config"], info["step"])
     if (p / "models.safetensors").is_file() and (p / "config.yaml").is_file():
         config = read_config(p / "config.yaml")
         if not isinstance(config.get("models"), dict) or not isinstance(config.get("recipe"), dict):
@@ -465,16 +624,15 @@ def read_saved(path: str | Path) -> SavedModel:
 
 
 def _bound_parameters(registry: Any, spec: dict[str, Any], key: str, where: Path) -> None:
-    """Count a network's parameters on the meta device (shapes only, no memory) before building
-    it for real: a config saying ``width: 1000000000`` is refused instead of allocating 100 GB."""
+    """Depth and size of a saved network bounded before it is built for real
+    (:func:`i2i.registry.check_network_size`): one line naming the file and key."""
+    from .errors import ConfigError
+    from .registry import check_network_size
+
     try:
-        with torch.device("meta"):
-            n = sum(q.numel() for q in registry.build(spec, key).parameters())
-    except (RuntimeError, OverflowError, MemoryError) as e:  # shapes beyond int64 or the allocator's reach
-        raise CheckpointError(f"{where}: {key} cannot be built ({type(e).__name__}: {str(e)[:80]})") from None
-    if n > MAX_PARAMETERS:
-        raise CheckpointError(f"{where}: {key} would have {n:,} parameters (more than {MAX_PARAMETERS:,}): "
-                              "the config is damaged")
+        check_network_size(registry, spec, key)
+    except ConfigError as e:
+        raise CheckpointError(f"{where}: {e}") from None
 
 
 def _check_weights(weights: dict[str, torch.Tensor], net: torch.nn.Module, path: Path) -> None:

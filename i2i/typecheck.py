@@ -9,6 +9,7 @@ package: bool, int, float, str, None, unions (``X | None``), ``Literal``, ``list
 from __future__ import annotations
 
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -80,6 +81,8 @@ def _matches(value: Any, ann: Any) -> bool:
 
 
 def check_value(value: Any, ann: Any, key: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):  # .inf / .nan / 1e400: no setting wants one
+        raise ConfigError(f"expected a finite number, got {value}", key)
     if not _matches(value, ann):
         raise ConfigError(f"expected {type_name(ann)}, got {short_repr(value)} ({type(value).__name__})", key)
 
@@ -98,7 +101,9 @@ def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any], key: str = "
             if accepts_any and k not in injected:
                 continue
             allowed = ", ".join(sorted(named)) or "(none)"
-            raise ConfigError(f"unknown key; allowed: {allowed}", f"{prefix}{k}")
+            from .config import did_you_mean
+
+            raise ConfigError(f"unknown key{did_you_mean(k, sorted(named))}; allowed: {allowed}", f"{prefix}{k}")
         check_value(v, hints.get(k, Any), f"{prefix}{k}")
     for n, p in named.items():
         if p.default is p.empty and n not in kwargs and p.kind is not p.VAR_KEYWORD:

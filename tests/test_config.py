@@ -47,7 +47,7 @@ def test_overrides_reach_the_typed_config() -> None:
     (["losses.adversarial.type=nope"], "losses.adversarial.type", "unknown loss 'nope'"),
     (["losses.adversarial.objective=nope"], "losses.adversarial.objective", "unknown GAN objective 'nope'"),
     (["models.generator.type=nope"], "models.generator.type", "unknown generator 'nope'; available:"),
-    (["models.generator.zdim=3"], "models.generator.zdim", "unknown key; allowed:"),
+    (["models.generator.zdim=3"], "models.generator.zdim", "unknown key (did you mean 'z_dim'?); allowed:"),
     (["models.generator.z_dim=3.5"], "models.generator.z_dim", "expected int"),
     (["data.root=/definitely/not/here"], "data.root", "path does not exist"),
     (["data.type=nope"], "data.type", "unknown dataset"),

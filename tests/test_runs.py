@@ -90,7 +90,7 @@ def test_a_kill_during_the_export_swap_leaves_a_readable_export(run: Path, monke
     ("{not json", r"config.json: not valid JSON \(JSONDecodeError"),
     ("[1, 2]", r"config.json: expected a JSON object \(an i2i export's config\), got list"),
     ('{"recipe": {"type": "acgan"}}', r"config.json: missing models \(not an i2i export\)"),
-    ('{"models": {"generator": 3}, "recipe": {"type": "acgan"}}', r"config.json: 'models' must map each slot"),
+    ('{"models": {"generator": 3}, "recipe": {"type": "acgan"}}', r"config.json: models: expected a mapping of each network slot to a \{type: …\} spec"),
 ])
 def test_a_broken_export_config_is_one_line(run: Path, text: str, message: str) -> None:
     from i2i.inference import load_model
@@ -133,7 +133,7 @@ def test_a_huge_width_in_an_export_config_is_refused_before_allocating(run: Path
     info = json.loads(path.read_text())
     info["models"]["generator"]["base_channels"] = 1_000_000_000
     path.write_text(json.dumps(info))
-    with pytest.raises(CheckpointError, match=r"export: models.generator (would have [\d,]+ parameters|cannot be built)"):
+    with pytest.raises(CheckpointError, match=r"export: models.generator: (the network would have more than [\d,]+ parameters|cannot be built)"):
         load_model(run, device="cpu")
 
 

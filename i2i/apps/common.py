@@ -200,6 +200,22 @@ def one_line_error(src: Path, e: BaseException) -> str:
     return msg if str(src) in msg else f"{src}: {msg}"
 
 
+def check_writable(folders: set[Path]) -> None:
+    """Each output folder made (if missing) and probed with a temporary file before any input is
+    read: a read-only or missing-permission target is one line and exit 2, not one failure per file."""
+    import tempfile
+
+    from ..errors import write_error
+
+    for folder in sorted(folders):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".i2i-probe-"):
+                pass
+        except OSError as e:
+            raise write_error(folder, e) from None
+
+
 PER_FILE_ERRORS = (I2IError, OSError, ValueError, RuntimeError)
 """What fails one file and not the run: bad data, unwritable outputs, odd arrays, a device
 out of memory on one huge image. Anything else is a bug and stops the run."""
@@ -315,6 +331,7 @@ class FileLoop:
         outputs = output_paths(files, output, single, default_folder, png_only=png_only, suffix=suffix, ext=ext)
         if self.extra_outputs is not None:
             refuse_overwriting_inputs(files, [e for dst in outputs for e in self.extra_outputs(dst)])
+        check_writable({dst.parent for dst in outputs})
         ignored = sum(1 for i in inputs if Path(i).expanduser().is_dir() for q in Path(i).expanduser().iterdir()
                       if q.is_file() and not is_image_file(q) and not q.name.startswith("."))
         result = LoopResult(files, outputs, single, ignored, failed=len(errors))

@@ -23,7 +23,7 @@ from .. import runs
 from ..config import Config, DataConfig, data_config, missing_path, resolve_path
 from ..errors import ConfigError
 from ..recipes.base import Recipe
-from ..registry import DATASETS, LOSSES, RECIPES
+from ..registry import DATASETS, LOSSES, RECIPES, build_network_bounded
 
 
 def build_losses(specs: dict[str, dict[str, Any]], skip: tuple[str, ...] = ()) -> dict[str, nn.Module]:
@@ -39,7 +39,7 @@ def build_recipe(recipe: dict[str, Any], losses: dict[str, dict[str, Any]], skip
 def build_models(recipe: dict[str, Any], models: dict[str, dict[str, Any]]) -> dict[str, nn.Module]:
     """Every slot the recipe declares and ``models:`` fills, in the recipe's declared order."""
     slots = RECIPES.get(recipe["type"], "recipe.type").model_slots
-    return {slot: reg.build(models[slot], f"models.{slot}") for slot, reg in slots.items() if slot in models}
+    return {slot: build_network_bounded(reg, models[slot], f"models.{slot}") for slot, reg in slots.items() if slot in models}
 
 
 def load_init(models: dict[str, nn.Module], init: dict[str, str]) -> None:

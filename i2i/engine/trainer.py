@@ -196,12 +196,19 @@ class Trainer:
 
         state = PartialState(cpu=use_cpu())  # process group first: every process must agree on the run directory
         self.run_dir = self._resolve_run_dir(output_dir, resume)
+        made = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]  # what a failed start removes again
         self._lock = ckpt.RunLock(self.run_dir)
         self._take_lock(state)
         try:
             self._setup(resume)
         except BaseException:
             self._lock.release()
+            if state.is_main_process:  # a run that fails before its first step leaves no empty run folder behind
+                for folder in made:
+                    try:
+                        folder.rmdir()  # only if still empty: never anything a user or the run put there
+                    except OSError:
+                        break
             raise
 
     def _take_lock(self, state: Any) -> None:
