@@ -12,7 +12,7 @@ Tabs (each shown when a model for it is loaded; a dropdown picks between several
   pix2pix generator's photo. Models trained on sketches made from photos can also take a
   photo, sketched first as in training.
 * **Segmentation** — upload a photo, get the class colours over it and a legend (class
-  names and colours from the export's meta, with each present class's share of the pixels).
+  names and colours from the model card, with each present class's share of the pixels).
 * **Digits** — pick a class (or every class) and a count, get a grid of generated digits.
 * **CycleGAN** — upload an image of either domain, pick A → B or B → A, get the translation
   on a before/after slider.
