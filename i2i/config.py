@@ -20,7 +20,7 @@ import yaml
 
 from .errors import ConfigError
 from .registry import DATASETS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULERS
-from .typecheck import check_kwargs, check_value
+from .typecheck import check_kwargs, check_value, did_you_mean
 
 Spec = dict[str, Any]  # {type: Name, **kwargs}
 
@@ -146,17 +146,6 @@ YAMLLoader.add_implicit_resolver(
 def yaml_load(text: str) -> Any:
     """Parse one YAML document with :class:`YAMLLoader` (safe: plain data only)."""
     return yaml.load(text, Loader=YAMLLoader)  # noqa: S506  (a SafeLoader subclass)
-
-
-def did_you_mean(name: str, choices: list[str], value: Any = None) -> str:
-    """`` (did you mean 'train.max_steps'?)`` for a key one typo away from an allowed one, else ""."""
-    import difflib
-
-    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.75)
-    if not close:
-        return ""
-    rest = f".{next(iter(value))}" if isinstance(value, dict) and len(value) == 1 else ""
-    return f" (did you mean {close[0] + rest!r}?)"
 
 
 def load_yaml_text(text: str, where: str) -> Any:

@@ -16,9 +16,10 @@ import torch
 
 from . import runs
 from .errors import CheckpointError
+from .task_table import TASKS
 
-PIPELINE_TAGS = {"sr": "image-to-image", "sketch2photo": "image-to-image", "cyclegan": "image-to-image",
-                 "seg": "image-segmentation", "digits": "unconditional-image-generation"}
+PIPELINE_TAGS = {name: t.hub_tag for name, t in TASKS.items()}
+"""task -> the Hub's ``pipeline_tag``, from the task table."""
 
 
 def _last_eval(run_dir: Path | None) -> dict[str, float]:
@@ -65,6 +66,8 @@ def model_card(saved: runs.SavedModel, run_dir: Path | None = None, name: str | 
 def save_pretrained(source: str | Path, folder: str | Path, name: str | None = None) -> Path:
     """Write the model at ``source`` (a run, export, checkpoint or pretrained folder) as a
     pretrained folder with its model card; returns the folder."""
+    from .readers import card_entry
+
     saved = runs.read_saved(source)
     src = Path(source).expanduser()
     folder = Path(folder).expanduser()
@@ -73,6 +76,7 @@ def save_pretrained(source: str | Path, folder: str | Path, name: str | None = N
     run_dir = src if (src / "metrics.jsonl").is_file() else (saved.path.parent if (saved.path.parent / "metrics.jsonl").is_file() else None)
     info = runs.export_info(saved.task, {**saved.config, "recipe": saved.recipe, "models": saved.specs},
                             list(saved.weights), saved.meta, saved.step, [])
+    info.update(card_entry(saved.path))  # the model card travels with the weights (i2i.card)
     runs.write_pretrained(folder, saved.weights, info, model_card(saved, run_dir, name))
     return folder
 

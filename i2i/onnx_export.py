@@ -55,26 +55,26 @@ def example_inputs(model: Any, net: nn.Module, side: int | None = None, batch: i
                    seed: int = 0) -> tuple[dict[str, Tensor], dict[str, dict[int, str]]]:
     """Inputs for one call of ``net`` and their dynamic axes (ONNX names).
 
-    Digit generators (``meta.z_dim``): noise and, when conditional, labels. Image networks: an
-    (N, C, side, side) image in the model's value range; ``side`` defaults to twice the
-    network's size multiple (``meta.multiple``; 16 when it has none) and must be a multiple of it.
+    Digit generators (the card's ``latent``): noise and, when conditional, labels. Image networks: an
+    (N, C, side, side) image in the card's value range; ``side`` defaults to twice the
+    network's size multiple (the card's ``multiple_of``; 16 when it has none) and must be a multiple of it.
     """
     g = torch.Generator().manual_seed(seed)
-    meta = model.meta or {}
-    if "z_dim" in meta:
-        z = torch.randn(batch, int(meta["z_dim"]), generator=g)
+    card = model.card
+    if card.latent is not None:
+        z = torch.randn(batch, int(card.latent.z_dim), generator=g)
         inputs = {"z": z}
-        if meta.get("conditional"):
-            inputs["label"] = torch.arange(batch) % int(meta["num_classes"])
+        if card.latent.conditional:
+            inputs["label"] = torch.arange(batch) % int(card.latent.num_classes)
         return inputs, {k: {0: "batch"} for k in inputs}
     conv = _first_conv(net)
     if conv is None:
         raise OnnxError(f"{model.path}: cannot tell the input shape of {type(net).__name__} (no convolution)")
-    multiple = int(meta.get("multiple", 1) or 1)
+    multiple = int(card.multiple_of or 1)
     side = side or 2 * max(multiple, 16)
     if side % multiple:
         raise OnnxError(f"input side {side} is not a multiple of the network's {multiple}")
-    lo, hi = (meta.get("value_range") or [0, 1])[:2]
+    lo, hi = card.value_range
     x = torch.rand(batch, conv.in_channels, side, side, generator=g) * (hi - lo) + lo
     return {"image": x}, {"image": {0: "batch", 2: "height", 3: "width"}}
 
@@ -107,14 +107,12 @@ def export_onnx(model: Any, folder: str | Path, verify: bool = True) -> list[Exp
     """``<folder>/<slot>.onnx`` for each inference network of ``model`` (an :class:`i2i.inference.LoadedModel`
     on the CPU, in eval mode); with ``verify`` each is run by onnxruntime on an input of another
     size (and batch) than the traced one and must match PyTorch within :data:`TOLERANCE`."""
-    from .registry import RECIPES
     from .runs import writing
 
     folder = Path(folder)
     with writing(folder):
         folder.mkdir(parents=True, exist_ok=True)
-
-    slots = [s for s in RECIPES.get(model.recipe["type"], "recipe.type").inference_slots if s in model.nets]
+    slots = [s for s in model.card.inference_slots if s in model.nets]
     done = []
     for slot in slots:
         net = model.nets[slot].float().cpu().eval()
@@ -164,7 +162,7 @@ def _verify(model: Any, net: nn.Module, path: Path) -> tuple[float, float]:
     first, _ = example_inputs(model, net)
     side = None
     if "image" in first:
-        multiple = int((model.meta or {}).get("multiple", 1) or 1)
+        multiple = int(model.card.multiple_of or 1)
         side = first["image"].shape[-1] + max(multiple, 16)
     inputs, _ = example_inputs(model, net, side=side, batch=2, seed=1)
     with torch.no_grad():
@@ -205,9 +203,7 @@ def with_onnxruntime(model: Any, onnx_dir: str | Path | None = None) -> Any:
     into a temporary folder (kept for the life of the process)."""
     import tempfile
 
-    from .registry import RECIPES
-
-    slots = [s for s in RECIPES.get(model.recipe["type"], "recipe.type").inference_slots if s in model.nets]
+    slots = [s for s in model.card.inference_slots if s in model.nets]
     candidates = [Path(onnx_dir)] if onnx_dir else [model.path / "onnx", model.path.parent / "onnx"]
     folder = next((c for c in candidates if all((c / f"{s}.onnx").is_file() for s in slots)), None)
     if folder is None:

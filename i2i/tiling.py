@@ -1,5 +1,8 @@
 """Bounded-memory inference on large images: overlapping tiles, and padding for U-Nets.
 
+:func:`pad_predict` runs a network that needs a size multiple (a U-Net's ``2**num_downs``) on
+any size: reflection padding up to the multiple, then a crop back.
+
 :func:`tiled_apply` runs a (fully convolutional) network tile by tile. The input is cut
 into a grid of ``tile × tile`` *core* regions; each core is extended by ``overlap``
 pixels on every side (clamped at the image border), the network runs on that extended
@@ -29,7 +32,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def _starts(size: int, tile: int) -> list[int]:
@@ -137,3 +140,32 @@ def pad_to_multiple(x: Tensor, multiple: int,
 def unpad(y: Tensor, size: tuple[int, int], scale: int = 1) -> Tensor:
     """Crop (..., H', W') back to the original ``size`` (times ``scale`` for SR outputs)."""
     return y[..., : size[0] * scale, : size[1] * scale]
+
+
+@torch.no_grad()
+def pad_predict(G: nn.Module, image: Tensor, multiple: int) -> Tensor:
+    """Run a fully convolutional G on an image of any size.
+
+    Pads H and W up to the next multiple of ``multiple`` (the U-Net's ``2**num_downs``)
+    with reflection, split evenly between the two sides so that both borders see
+    mirrored context, runs G and crops back. Reflection needs the padding to be smaller
+    than the image; for tiny images it falls back to edge replication.
+
+    Args:
+        G: maps (N, C_in, H', W') -> (N, C_out, H', W') for H', W' divisible by ``multiple``.
+        image: (N, C_in, H, W) in G's input range ([-1, 1] for pix2pix).
+        multiple: size multiple G requires (1 = none).
+    Returns:
+        (N, C_out, H, W). Gradients are not tracked.
+    """
+    if image.dim() != 4:
+        raise ValueError(f"expected an (N, C, H, W) batch, got shape {tuple(image.shape)}")
+    h, w = image.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if not (ph or pw):
+        return G(image)
+    top, left = ph // 2, pw // 2
+    pad = (left, pw - left, top, ph - top)
+    mode = "reflect" if max(pad[:2]) < w and max(pad[2:]) < h else "replicate"
+    out = G(F.pad(image, pad, mode=mode))
+    return out[..., top:top + h, left:left + w]

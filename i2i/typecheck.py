@@ -80,6 +80,17 @@ def _matches(value: Any, ann: Any) -> bool:
     return True  # an exotic hint we cannot check: accept rather than reject valid input
 
 
+def did_you_mean(name: str, choices: list[str], value: Any = None) -> str:
+    """`` (did you mean 'train.max_steps'?)`` for a key one typo away from an allowed one, else ""."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.75)
+    if not close:
+        return ""
+    rest = f".{next(iter(value))}" if isinstance(value, dict) and len(value) == 1 else ""
+    return f" (did you mean {close[0] + rest!r}?)"
+
+
 def check_value(value: Any, ann: Any, key: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):  # .inf / .nan / 1e400: no setting wants one
         raise ConfigError(f"expected a finite number, got {value}", key)
@@ -101,8 +112,6 @@ def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any], key: str = "
             if accepts_any and k not in injected:
                 continue
             allowed = ", ".join(sorted(named)) or "(none)"
-            from .config import did_you_mean
-
             raise ConfigError(f"unknown key{did_you_mean(k, sorted(named))}; allowed: {allowed}", f"{prefix}{k}")
         check_value(v, hints.get(k, Any), f"{prefix}{k}")
     for n, p in named.items():

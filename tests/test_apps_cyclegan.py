@@ -13,6 +13,7 @@ from conftest import load_tool
 from torch.utils.data import DataLoader
 
 from i2i import config, inference
+from i2i.apps.common import eval_recipe
 from i2i.cli import run
 from i2i.data.io import read_image, save_image
 from i2i.engine.build import build_dataset
@@ -140,7 +141,7 @@ def test_eval_equals_the_recipes_own_evaluation(run_dir: Path, capsys: pytest.Ca
     logged = [r for r in read_metrics(run_dir) if "eval/cycle_a" in r][-1]
     model = inference.load_model(run_dir, device="cpu")
     batches = list(DataLoader(build_dataset(model.config["data"], "test"), batch_size=10))
-    direct = model.build_recipe().run_evaluation(model.nets, batches, One())
+    direct = eval_recipe(model).run_evaluation(model.nets, batches, One())
     a, b = batches[0]["A"], batches[0]["B"]
     with torch.no_grad():
         G, F = model.nets["generator_ab"], model.nets["generator_ba"]

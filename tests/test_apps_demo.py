@@ -323,35 +323,35 @@ def test_the_tabs_handlers_through_gradio(gr, tmp_path: Path) -> None:
     demo = D.build_demo(_all_models(), max_pixels=4096, out_dir=tmp_path / "results")
     fns = {}
     for dep in demo.fns.values():
-        fns.setdefault(dep.fn.__qualname__.split(".")[0], dep.fn)
+        fns.setdefault(dep.fn.__module__.rpartition(".")[2], dep.fn)  # one module per tab: tab_<task>
     photo = save_image(tmp_path / "up" / "photo.png", _photo(12, 16))
-    (slider, png, status) = fns["_sr_tab"](str(photo), D.SHIPPED_NAME)
+    (slider, png, status) = fns["tab_sr"](str(photo), D.SHIPPED_NAME)
     assert slider[0].shape == (12, 16, 3) and slider[1].shape == (48, 64, 3)
     assert Path(png).name == "photo_x4.png" and "16×12 → **64×48**" in status
-    assert fns["_sr_tab"](None, D.SHIPPED_NAME) == (None, None, "")
+    assert fns["tab_sr"](None, D.SHIPPED_NAME) == (None, None, "")
     big = save_image(tmp_path / "up" / "big.png", _photo(65, 64))
     with pytest.raises(gr.Error) as e:
-        fns["_sr_tab"](str(big), D.SHIPPED_NAME)
+        fns["tab_sr"](str(big), D.SHIPPED_NAME)
     assert e.value.message == "big.png: image too large (64x65 = 4,160 pixels; this demo takes at most 4,096, e.g. 64x64)"
-    view, legend = fns["_seg_tab"](str(photo), "tiny-seg")
+    view, legend = fns["tab_seg"](str(photo), "tiny-seg")
     assert view.shape == (12, 16, 3) and "i2i-legend" in legend
     blank = {"background": None, "layers": [], "composite": np.full((8, 8, 4), 0, np.uint8)}
     with pytest.raises(gr.Error) as e:
-        fns["_sketch_tab"](blank, None, False, "tiny-unet")
+        fns["tab_sketch2photo"](blank, None, False, "tiny-unet")
     assert e.value.message == "the canvas is empty: draw a sketch, or upload one"
-    seen, out = fns["_sketch_tab"](blank, str(photo), True, "tiny-unet")
+    seen, out = fns["tab_sketch2photo"](blank, str(photo), True, "tiny-unet")
     assert seen.shape == (12, 16) and out.shape == (12, 16, 3)  # the one-channel sketch as (H, W)
     shown = gr.Image(format="png")
     for a in (seen, out):  # what the page's components accept
         assert shown.postprocess(a) is not None
-    before, after = fns["_cyclegan_tab"](str(photo), "B → A", "tiny-cyclegan")
+    before, after = fns["tab_cyclegan"](str(photo), "B → A", "tiny-cyclegan")
     assert before.shape == (12, 16, 3) and after.shape == (12, 16)
     assert gr.ImageSlider(format="png").postprocess((before, after)) is not None
-    assert fns["_cyclegan_tab"](str(photo), "A → B", "tiny-cyclegan")[1].shape == (12, 16, 3)
-    assert fns["_cyclegan_tab"](None, "A → B", "tiny-cyclegan") is None
-    grid = fns["_digits_tab"]("3", 2, 0, "tiny-cgan")
+    assert fns["tab_cyclegan"](str(photo), "A → B", "tiny-cyclegan")[1].shape == (12, 16, 3)
+    assert fns["tab_cyclegan"](None, "A → B", "tiny-cyclegan") is None
+    grid = fns["tab_digits"]("3", 2, 0, "tiny-cgan")
     np.testing.assert_array_equal(grid, D.digit_grid(DigitsPipeline(digits_model()), 3, 2, 0))
-    assert fns["_digits_tab"]("3", 2, 0, "tiny-gan").shape == grid.shape  # unconditional: the class is ignored
+    assert fns["tab_digits"]("3", 2, 0, "tiny-gan").shape == grid.shape  # unconditional: the class is ignored
 
 
 def test_demo_command_help_and_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:

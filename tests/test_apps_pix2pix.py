@@ -2,6 +2,7 @@
 on a tiny model trained for two steps in this file on the embedded photos."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -94,7 +95,8 @@ def test_from_photo_uses_the_runs_sketch_style(run_dir: Path, tmp_path: Path) ->
     assert sketch.shape == (29, 41) and np.array_equal(sketch, expected[..., 0])
 
     # a model not trained on photo_sketch pairs cannot make sketches: one clear error
-    model.config = {**model.config, "data": {**model.config["data"], "type": "aligned"}}
+    card = model.card  # what the pipelines read: the run's data type, from its config
+    model.stored_card = dataclasses.replace(card, sketch=dataclasses.replace(card.sketch, data_type="aligned"))
     args = _args(run_dir, ["--from-photo", str(src)])
     with pytest.raises(ConfigError, match="--from-photo"):
         app.infer(model, args)

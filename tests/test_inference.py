@@ -59,8 +59,10 @@ def test_a_four_network_export_gives_its_declared_slots(tmp_path: Path) -> None:
 
 
 def test_loaded_model_helpers(tiny_cgan_run: Path) -> None:
+    from i2i.apps.common import eval_recipe  # i2i-eval's recipe; running a model needs none
+
     model = load_model(tiny_cgan_run, device="cpu")
-    recipe = model.build_recipe()
+    recipe = eval_recipe(model)
     assert type(recipe).__name__ == "CGANRecipe" and recipe.z_dim == model.generator.z_dim  # setup() ran on the nets
     replacement = torch.nn.Identity()
     model.generator = replacement

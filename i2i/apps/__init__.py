@@ -12,9 +12,10 @@ from types import ModuleType
 from typing import Any, Literal
 
 from ..errors import I2IError
+from ..task_table import TASKS
 
-APPS = {"digits": "digits", "sr": "super_resolution", "sketch2photo": "pix2pix", "seg": "segmentation",
-        "cyclegan": "cyclegan"}
+APPS = {name: t.app for name, t in TASKS.items()}
+"""task -> front-end module, from the task table."""
 
 
 def get_app(task: str) -> ModuleType:
@@ -69,7 +70,7 @@ def prepare(argv: list[str], kind: Literal["infer", "eval"],
                 return None
             pre.error("give --task and/or --checkpoint")
         model = load_model(known.checkpoint, device=device, with_discriminator=True)
-        task = model.task
+        task = model.card.task
     app = get_app(task)
     p = argparse.ArgumentParser(description=f"i2i {'inference' if kind == 'infer' else 'evaluation'} ({task})",
                                 parents=[pre])

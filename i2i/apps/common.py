@@ -32,6 +32,18 @@ def dataset_from_config(config: dict[str, Any], split: str, root: str | None = N
     return build_dataset(config.get("data") or {}, split, root=root, root_key="--data", **overrides)
 
 
+def eval_recipe(model: Any) -> Any:
+    """The training recipe of a loaded model (losses built with their YAML weights, ``setup`` run on
+    its networks), for ``i2i-eval``: the recipe owns the evaluation metrics. Running a model
+    never needs it (the pipelines read the model card)."""
+    from ..engine.build import build_recipe
+
+    # the content loss may need VGG weights; no evaluation needs it
+    recipe = build_recipe(model.recipe, model.config.get("losses", {}), skip_losses=("content",))
+    recipe.setup(dict(model.nets))
+    return recipe
+
+
 def eval_loader(accelerator: Any, dataset: Dataset, batch_size: int, num_workers: int = 0) -> Any:
     """A loader sharded across processes; ``gather_for_metrics`` drops its padding duplicates."""
     loader = DataLoader(dataset, batch_size=batch_size * accelerator.num_processes, shuffle=False, num_workers=num_workers)

@@ -47,6 +47,7 @@ from .common import (
     cli_flags,
     dataset_from_config,
     eval_loader,
+    eval_recipe,
     make_accelerator,
     output_ext,
 )
@@ -88,10 +89,11 @@ def eval_dataset(model: LoadedModel, split: str, root: str | None, paired: bool)
     data = dict(model.config.get("data") or {})
     folders = root is not None and all((Path(root).expanduser() / f"{split}{d}").is_dir() for d in "AB")
     if folders and data.get("type") != "unpaired_folders":  # e.g. a Fashion-MNIST run on folders of images
-        meta = model.meta or {}
+        dirs = model.card.directions
+        channels = {"a_channels": dirs.channels.get("AtoB"), "b_channels": dirs.channels.get("BtoA")} if dirs else {}
         data = {"type": "unpaired_folders", "val_split": split,
                 **{k: data[k] for k in ("crop_size", "load_size", "on_error") if k in data},
-                **{k: int(meta[k]) for k in ("a_channels", "b_channels") if meta.get(k) is not None}}
+                **{k: int(v) for k, v in channels.items() if v is not None}}
     if paired:
         if data.get("type") != "unpaired_folders":
             raise ConfigError(f"needs test images paired by file name: --data ROOT with {split}A/ and {split}B/",
@@ -112,7 +114,7 @@ def evaluate(model: LoadedModel, args: argparse.Namespace) -> dict[str, Any]:
     root = getattr(ds, "root", None)  # where the images came from (root: null resolved)
     if args.limit is not None and args.limit < len(ds):
         ds = Subset(ds, range(args.limit))
-    recipe = model.build_recipe()
+    recipe = eval_recipe(model)
     model.to(acc.device)
     nets = {s: model.nets[s].eval() for s in ("generator_ab", "generator_ba")}
     with torch.no_grad():

@@ -16,7 +16,7 @@ from ..data.io import save_image
 from ..errors import ConfigError
 from ..inference import LoadedModel
 from ..pipelines.digits import DigitsPipeline, image_grid
-from .common import cli_flags, dataset_from_config, eval_loader, make_accelerator
+from .common import cli_flags, dataset_from_config, eval_loader, eval_recipe, make_accelerator
 
 
 def _labels(text: list[str] | None, num_classes: int) -> list[int]:
@@ -64,7 +64,7 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
 
 def evaluate(model: LoadedModel, args: argparse.Namespace) -> dict[str, Any]:
     acc = make_accelerator(getattr(args, "device", None))
-    recipe = model.build_recipe()
+    recipe = eval_recipe(model)
     recipe.eval_samples_per_class = args.samples_per_class
     val_split = model.config.get("data", {}).get("val_split", "test")
     train_ds = dataset_from_config(model.config, "train", args.data)

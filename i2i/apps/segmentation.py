@@ -55,7 +55,7 @@ from ..data.io import save_image
 from ..errors import ConfigError, I2IError
 from ..inference import LoadedModel
 from ..pipelines.segmentation import SegmentationPipeline, class_table
-from .common import FileLoop, add_file_args, cli_flags, dataset_from_config, eval_loader, make_accelerator
+from .common import FileLoop, add_file_args, cli_flags, dataset_from_config, eval_loader, eval_recipe, make_accelerator
 from .compare import segmentation_grid as comparison_grid
 
 __all__ = ["comparison_grid", "add_infer_args", "infer", "add_eval_args", "evaluate"]
@@ -120,7 +120,7 @@ def evaluate(model: LoadedModel, args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError(f"must be >= 1, got {batch_size}", "--batch-size")
     ds = dataset_from_config(cfg, split, args.data, augment=False)  # no random scale/crop/flip
     names, palette, _ = class_table(model)
-    recipe = model.build_recipe()
+    recipe = eval_recipe(model)
     recipe.class_names, recipe.palette = names, palette.tolist()
     if len(names) != recipe.num_classes:
         raise ConfigError(f"{len(names)} class names for a {recipe.num_classes}-class model", "meta.class_names")

@@ -43,6 +43,7 @@ from ..errors import ConfigError, DataError
 from ..registry import DATASETS
 from .base import split_index
 from .io import list_images, read_image, read_mask
+from .palette import pascal_palette
 from .transforms import seeded, segmentation_train
 
 __all__ = [
@@ -58,21 +59,6 @@ VOC_CLASSES: tuple[str, ...] = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
 )
-
-
-def pascal_palette(n: int = 256) -> list[tuple[int, int, int]]:
-    """The VOC devkit colour map: the bits of the class index spread over R, G, B from the top."""
-    out = []
-    for i in range(n):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        out.append((r, g, b))
-    return out
 
 
 VOC_PALETTE: tuple[tuple[int, int, int], ...] = tuple(pascal_palette(21))

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from .. import perf
 from .. import runs as ckpt
+from ..card import Provenance, derive_card
 from ..config import Config, DataConfig
 from ..errors import CheckpointError, ConfigError, I2IError
 from ..registry import SCHEDULERS
@@ -491,8 +492,13 @@ class Trainer:
     def export(self) -> Path:
         """``export/``: every slot's weights (its EMA copy where it has one) + config.json."""
         weights = {s: m.state_dict() for s, m in self.eval_nets().items()}
-        info = ckpt.export_info(self.recipe.task, self.cfg.to_dict(), list(self.bare), self.recipe.export_meta(),
-                                self.step, list(self.emas))
+        cfg = self.cfg.to_dict()
+        meta = self.recipe.export_meta()
+        info = ckpt.export_info(self.recipe.task, cfg, list(self.bare), meta, self.step, list(self.emas))
+        # the model card (i2i.card), beside the older ``meta``: what every reader of the export reads
+        card = derive_card(self.recipe.task, cfg["recipe"], {s: cfg["models"][s] for s in self.bare}, meta, cfg,
+                           self.eval_nets(), Provenance(format="i2i-export", step=self.step))
+        info["card"] = card.to_dict()
         out = self.run_dir / "export"
         ckpt.write_export(out, weights, info)
         return out

@@ -23,18 +23,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_PIPELINES = {"sr": ("super_resolution", "SuperResolutionPipeline"),
-              "sketch2photo": ("pix2pix", "Pix2PixPipeline"),
-              "seg": ("segmentation", "SegmentationPipeline"),
-              "digits": ("digits", "DigitsPipeline"),
-              "cyclegan": ("cyclegan", "CycleGANPipeline")}
+from ..task_table import TASKS
+
+_PIPELINES = {name: t.pipeline for name, t in TASKS.items()}
+"""task -> (module, class), from the task table."""
 
 
 def pipeline_for(model: Any, **options: Any) -> Any:
-    """The pipeline of ``model.task`` (a :class:`~i2i.inference.LoadedModel`), built with ``options``."""
+    """The pipeline of ``model.card.task`` (a :class:`~i2i.inference.LoadedModel`), built with ``options``."""
     from ..errors import I2IError
 
-    if model.task not in _PIPELINES:
-        raise I2IError(f"no inference pipeline for task {model.task!r}; available: {', '.join(_PIPELINES)}")
-    module, name = _PIPELINES[model.task]
+    task = model.card.task
+    if task not in _PIPELINES:
+        raise I2IError(f"no inference pipeline for task {task!r}; available: {', '.join(_PIPELINES)}")
+    module, name = _PIPELINES[task]
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)(model, **options)

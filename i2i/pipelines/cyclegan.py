@@ -4,16 +4,16 @@
     zebra = pipe(horse)                        # (H, W[, C]) uint8 -> (H, W, C_B) uint8, G: A -> B
     horse = pipe(zebra, direction="BtoA")      # F: B -> A
 
-Models: the two generators of the ``cyclegan`` recipe (Zhu et al. 2017). The export says
-which slot goes which way (``meta["directions"]``: ``AtoB`` -> ``generator_ab``, ``BtoA`` ->
-``generator_ba``), the size multiple (``meta["multiple"]``) and each domain's channels
-(``meta["a_channels"]``, ``meta["b_channels"]``); a checkpoint folder without that meta
-falls back to the recipe (:meth:`i2i.recipes.cyclegan.CycleGAN.setup` reads the networks).
+Models: the two generators of the ``cyclegan`` recipe (Zhu et al. 2017). The model card says
+which slot goes which way and each source domain's channels (:class:`i2i.card.Directions`:
+``AtoB`` -> ``generator_ab``, ``BtoA`` -> ``generator_ba``) and the size multiple
+(``multiple_of``); for a checkpoint folder without export meta the card reads them from the
+networks, as the recipe's ``setup`` does.
 
 * Channels: the input is converted to the source domain's channels (1 = BT.601 gray,
-  3 = RGB; :func:`i2i.data.paired.to_channels`); the output has the target domain's.
+  3 = RGB; :func:`i2i.data.arrays.to_channels`); the output has the target domain's.
 * Any size: H and W are padded (reflection) to the generators' multiple and the output is
-  cropped back (:func:`i2i.recipes.pix2pix.pad_predict`, as the recipe's own evaluation and
+  cropped back (:func:`i2i.tiling.pad_predict`, as the recipe's own evaluation and
   the pix2pix pipeline do), so the output has the input's size. The networks ran at
   ``data.crop_size`` in training: much larger inputs are translated at a smaller relative scale.
 """
@@ -22,15 +22,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.paired import to_channels, to_tensor
+from ..data.arrays import to_channels, to_tensor
 from ..errors import ConfigError
 from ..inference import LoadedModel
-from ..recipes.pix2pix import pad_predict
+from ..tiling import pad_predict
 
 __all__ = ["CycleGANPipeline", "DIRECTIONS"]
 
 DIRECTIONS = {"AtoB": "generator_ab", "BtoA": "generator_ba"}
-"""The recipe's slots per direction (what its ``export_meta`` writes as ``directions``)."""
+"""The recipe's slots per direction (the default of a card's :class:`~i2i.card.Directions`)."""
 
 
 def check_direction(direction: str) -> str:
@@ -49,17 +49,15 @@ class CycleGANPipeline:
 
     def __init__(self, model: LoadedModel, direction: str = "AtoB"):
         self.model, self.direction = model, check_direction(direction)
-        meta = model.meta or {}
-        self.slots = {**DIRECTIONS, **(meta.get("directions") or {})}
+        card = model.card
+        dirs = card.directions
+        self.slots = {**DIRECTIONS, **(dirs.slots if dirs is not None else {})}
         missing = sorted({s for s in self.slots.values() if s not in model.nets})
         if missing:
             raise ConfigError(f"{model.path}: no {' or '.join(missing)} network; is this a CycleGAN run?", "checkpoint")
-        if meta.get("multiple") is None or meta.get("a_channels") is None:
-            recipe = model.build_recipe()  # a checkpoint folder without export meta: read the networks
-            meta = {"multiple": recipe.multiple, **recipe.channels, **meta}
-        self.multiple = int(meta.get("multiple") or 1)
-        a, b = meta.get("a_channels"), meta.get("b_channels")
-        self.channels = {"AtoB": a, "BtoA": b}  # the source domain's channels, None = as given
+        self.multiple = int(card.multiple_of or 1)
+        # the source domain's channels, None = as given
+        self.channels = dict(dirs.channels) if dirs is not None else {"AtoB": None, "BtoA": None}
 
     @torch.no_grad()
     def __call__(self, image: np.ndarray, direction: str | None = None) -> np.ndarray:

@@ -5,8 +5,9 @@
     grid = image_grid(imgs, nrow=4)         # (H, W, 3) uint8, white 2-pixel gaps
 
 ``rank_by_discriminator=K`` generates K candidates per image and keeps the one the discriminator scores
-highest (:func:`i2i.recipes.digits.rank_by_discriminator`; the model must be loaded with
-``with_discriminator=True``). Unconditional models (GAN, DCGAN) take no labels.
+highest (:func:`i2i.nn.sampling.rank_by_discriminator`; the model must be loaded with
+``with_discriminator=True``). Unconditional models (GAN, DCGAN) take no labels. The latent
+size, the class count and who takes labels come from the model card (:class:`i2i.card.Latent`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..inference import LoadedModel
+from ..nn.sampling import generate_digits
+from ..nn.sampling import rank_by_discriminator as best_of
 
 __all__ = ["DigitsPipeline", "image_grid"]
 
@@ -31,10 +34,12 @@ class DigitsPipeline:
     """
 
     def __init__(self, model: LoadedModel):
-        self.model = model
-        self.recipe = model.build_recipe()
-        self.conditional = bool(model.meta.get("conditional", self.recipe.label_to_g))
-        self.num_classes = int(self.recipe.num_classes)
+        latent = model.card.latent
+        if latent is None:
+            raise ConfigError(f"{model.path}: the model card has no latent (not a digit GAN?)", "checkpoint")
+        self.model, self.latent = model, latent
+        self.conditional = latent.conditional
+        self.num_classes = int(latent.num_classes)
 
     @torch.no_grad()
     def __call__(self, labels: int | Sequence[int] | None = None, num: int = 1, seed: int = 0,
@@ -60,11 +65,10 @@ class DigitsPipeline:
         if rank_by_discriminator:
             if self.model.discriminator is None:
                 raise ConfigError("the checkpoint has no discriminator to rank with", "rank_by_discriminator")
-            from ..recipes.digits import rank_by_discriminator as best_of
-
-            imgs = best_of(self.recipe, G, self.model.discriminator, y, rank_by_discriminator, g)
+            imgs = best_of(G, self.model.discriminator, y, rank_by_discriminator, self.latent.z_dim,
+                          self.conditional, self.latent.d_conditional, g)
         else:
-            imgs = self.recipe.generate(G, y, generator=g)
+            imgs = generate_digits(G, y, self.latent.z_dim, self.conditional, generator=g)
         return imgs.add(1).div(2).clamp(0, 1).cpu()
 
 

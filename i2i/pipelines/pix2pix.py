@@ -6,15 +6,15 @@
     photo = pipe(cat_photo)                   # the run's sketch of the photo, then G
 
 * Channels: the input is converted to the generator's input channels
-  (``meta["in_channels"]``: 1 = BT.601 gray, 3 = RGB). Sketches are expected as the model
+  (the card's ``in_channels``: 1 = BT.601 gray, 3 = RGB). Sketches are expected as the model
   saw them: dark lines on white paper.
 * ``from_photo``: the inputs are photos; the sketch is made first with the same function
-  and parameters as the run's dataset (``config["data"]``: ``sketch``, ``sketch_params``,
-  ``sketch_channels``; :func:`make_sketch`). XDoG/Canny lines have a width in *pixels*:
+  and parameters as the run's dataset (the card's ``sketch``, from the run's ``data`` config:
+  ``sketch``, ``sketch_params``, ``sketch_channels``; :func:`make_sketch`). XDoG/Canny lines have a width in *pixels*:
   photos much larger than the training resolution give relatively thinner lines;
   ``resize=N`` scales the input's short side to N first.
-* Any size: H and W are padded (reflection) to the U-Net's multiple ``meta["multiple"]``
-  and the output is cropped back (:func:`i2i.recipes.pix2pix.pad_predict`), so the output
+* Any size: H and W are padded (reflection) to the U-Net's multiple (the card's ``multiple_of``)
+  and the output is cropped back (:func:`i2i.tiling.pad_predict`), so the output
   has the input's size (or the ``resize``d size).
 
 Test-time noise (``dropout``, ``batch_stats``): the paper (§3.3, "at inference time, we
@@ -35,27 +35,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.paired import resize_bicubic, to_channels, to_tensor
+from ..data.arrays import resize_bicubic, to_channels, to_tensor
 from ..errors import ConfigError
 from ..inference import LoadedModel
-from ..recipes.pix2pix import pad_predict
+from ..tiling import pad_predict
 
 __all__ = ["Pix2PixPipeline", "generator_mode", "make_sketch", "translate", "resize_short", "in_channels",
            "multiple_of"]
 
 
 def in_channels(model: LoadedModel) -> int:
-    """Channels G expects: the export's meta, else G's first convolution."""
-    c = model.meta.get("in_channels")
-    if c is None:
-        conv = next(m for m in model.generator.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)))
-        c = conv.in_channels
-    return int(c)
+    """Channels G expects (the card's ``in_channels``)."""
+    return int(model.card.in_channels or 3)
 
 
 def multiple_of(model: LoadedModel) -> int:
-    """The size multiple G needs (2^num_downs for a U-Net); 1 = any size."""
-    return int(model.meta.get("multiple") or getattr(model.generator, "multiple", 1))
+    """The size multiple G needs (2^num_downs for a U-Net; the card's ``multiple_of``); 1 = any size."""
+    return int(model.card.multiple_of or 1)
 
 
 @contextlib.contextmanager
@@ -94,15 +90,16 @@ def make_sketch(model: LoadedModel, photo: np.ndarray) -> np.ndarray:
     """
     from ..data.edges import canny_sketch, xdog_sketch
 
-    data = model.config.get("data") or {}
-    if data.get("type") != "photo_sketch":
-        raise ConfigError(f"this model was trained on {data.get('type')!r} pairs, not on sketches made from "
+    sketch = model.card.sketch
+    data_type = sketch.data_type if sketch is not None else None
+    if sketch is None or data_type != "photo_sketch":
+        raise ConfigError(f"this model was trained on {data_type!r} pairs, not on sketches made from "
                           "photos (photo_sketch): give it its input images directly", "from_photo")
-    if data.get("direction", "AtoB") != "AtoB":
+    if sketch.direction != "AtoB":
         raise ConfigError("this model maps photo -> sketch (direction BtoA): its inputs are the photos themselves",
                           "from_photo")
-    fn = {"xdog": xdog_sketch, "canny": canny_sketch}[data.get("sketch", "xdog")]
-    return fn(photo, channels=int(data.get("sketch_channels", 1)), **dict(data.get("sketch_params") or {}))
+    fn = {"xdog": xdog_sketch, "canny": canny_sketch}[sketch.kind]
+    return fn(photo, channels=sketch.channels, **dict(sketch.params))
 
 
 @torch.no_grad()
@@ -131,7 +128,7 @@ class Pix2PixPipeline:
     """A pix2pix generator on whole images, any size.
 
     Args:
-        model: the loaded run (its ``config["data"]`` gives the sketch style for ``from_photo``).
+        model: the loaded run (its card's ``sketch`` gives the sketch style for ``from_photo``).
         from_photo: inputs are photos: make the run's sketch of each first.
         resize: scale each input's short side to this many pixels first (None = as is).
         dropout, batch_stats: the paper's test-time noise (module docstring).

@@ -6,10 +6,10 @@
 
 Models: the segmentors trained by the ``seg_adversarial`` recipe (Luc et al. 2016,
 ``tasks/segmentation_adversarial.yaml`` and its cross-entropy baseline
-``tasks/segmentation_baseline.yaml``). The export carries the class table
-(:func:`class_table`): ``meta["class_names"]``, ``meta["palette"]`` (one RGB colour per
-class id), ``meta["ignore_index"]``; a bare checkpoint folder (no export meta) falls back
-to the recipe's defaults (``class_<i>`` names, the VOC colour map). Any size: the segmentors are
+``tasks/segmentation_baseline.yaml``). The model card carries the class table
+(:func:`class_table`, :class:`i2i.card.ClassTable`): the class names, a palette (one RGB
+colour per class id) and the ignore index; a bare checkpoint folder (no export meta) gets the
+recipe's defaults in its card (``class_<i>`` names, the VOC colour map). Any size: the segmentors are
 fully convolutional and return logits at the input size (resampled bilinearly if a
 network does not); ``resize=N`` runs the network with the short side scaled to N pixels
 (e.g. the training scale) and still returns ids at the input's size.
@@ -31,18 +31,15 @@ VOID_COLOUR = (224, 224, 192)
 
 
 def class_table(model: LoadedModel) -> tuple[list[str], np.ndarray, int]:
-    """(class names, (C, 3) uint8 palette, ignore_index) from the export's meta, else the recipe."""
-    meta = model.meta or {}
-    names, palette = meta.get("class_names"), meta.get("palette")
-    if names is None or palette is None:
-        recipe = model.build_recipe()  # checkpoint folder without export meta: recipe defaults
-        names = names if names is not None else recipe.names()
-        palette = palette if palette is not None else recipe.colours()
-    ignore = int(meta.get("ignore_index", model.recipe.get("ignore_index", 255)))
+    """(class names, (C, 3) uint8 palette, ignore_index) from the model card's class table."""
+    table = model.card.classes
+    if table is None:
+        raise ConfigError(f"{model.path}: the model card has no class table (not a segmentation model?)", "checkpoint")
+    names, palette = table.names, table.palette
     pal = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
     if len(pal) != len(names):
         raise ConfigError(f"the export has {len(names)} class names but {len(pal)} palette colours", "meta.palette")
-    return list(names), pal, ignore
+    return list(names), pal, table.ignore_index
 
 
 @torch.no_grad()

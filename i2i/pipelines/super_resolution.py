@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..card import receptive_radius
 from ..data.resize import imresize
 from ..errors import ConfigError
 from ..inference import LoadedModel, load_model
@@ -46,30 +47,19 @@ _LUMA = (0.299, 0.587, 0.114)
 
 
 # --- model facts ----------------------------------------------------------------------------
-def receptive_radius(net: nn.Module) -> float:
-    """Receptive-field radius of a feed-forward conv / pixel-shuffle net, in input pixels.
+def default_overlap(net: nn.Module | LoadedModel) -> int:
+    """Tile context that makes tiling exact: the receptive-field radius, rounded up, + 2.
 
-    Walks the modules in registration order (for :class:`~i2i.nn.srresnet.SRResNet` that
-    is the forward order: head, body, upsampler, tail) adding ``dilation · (k - 1) / 2`` of
-    each convolution divided by the upscaling reached so far (a 9×9 conv at ×4 sees 1 LR
-    pixel to each side). Residual additions do not widen it. For SRResNet ×4 with B
-    blocks: 4 + 2B + 1 (body) + 1 + 0.5 (upsampler) + 1 (tail) = 2B + 7.5.
-    """
-    radius, up = 0.0, 1
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            kh, kw = m.kernel_size
-            dh, dw = m.dilation
-            radius += max(dh * (kh - 1), dw * (kw - 1)) / 2 / up
-        elif isinstance(m, nn.PixelShuffle):
-            up *= m.upscale_factor
-    return radius
-
-
-def default_overlap(net: nn.Module) -> int:
-    """Tile context that makes tiling exact: the receptive-field radius, rounded up, + 2."""
-    r = receptive_radius(net)
+    A loaded model's radius is its card's (:attr:`i2i.card.ModelCard.receptive_radius`); a bare
+    conv / pixel-shuffle network's is :func:`receptive_radius`. No known radius: 48 pixels."""
+    r = (model_radius(net) if isinstance(net, LoadedModel) else receptive_radius(net)) or 0.0
     return int(math.ceil(r)) + 2 if r > 0 else 48
+
+
+def model_radius(model: LoadedModel) -> float | None:
+    """The card's radius when it says tiles are exact, else None."""
+    card = model.card
+    return card.receptive_radius if card.tiling == "exact" else None
 
 
 def default_tile_batch(G: nn.Module) -> int:
@@ -83,11 +73,10 @@ def default_tile_batch(G: nn.Module) -> int:
 
 
 def scale_of(model: LoadedModel | nn.Module) -> int:
-    """The upscaling factor: the generator's ``.scale``, else the export's ``meta``/``recipe``."""
-    g = model.generator if isinstance(model, LoadedModel) else model
-    s = getattr(g, "scale", None)
-    if s is None and isinstance(model, LoadedModel):
-        s = model.meta.get("scale") or model.recipe.get("scale")
+    """The upscaling factor: a loaded model's card (:attr:`~i2i.card.ModelCard.scale`), a bare generator's ``.scale``."""
+    if isinstance(model, LoadedModel):
+        return int(model.card.scale)
+    s = getattr(model, "scale", None)
     if s is None:
         raise ConfigError("cannot tell the model's upscaling factor (no .scale, no meta.scale)", "--checkpoint")
     return int(s)
@@ -102,7 +91,7 @@ def probe_input(model: LoadedModel | nn.Module) -> tuple[Tensor]:
     G = model.generator if isinstance(model, LoadedModel) else model
     device = next(G.parameters()).device
     g = torch.Generator().manual_seed(0)
-    channels = getattr(G, "in_channels", 3)
+    channels = (model.card.in_channels if isinstance(model, LoadedModel) else None) or getattr(G, "in_channels", 3)
     return (torch.rand(1, channels, 64, 64, generator=g).to(device),)
 
 
@@ -173,7 +162,7 @@ class SuperResolutionPipeline:
         if tile_batch is not None and tile_batch < 1:
             raise ConfigError(f"must be >= 1, got {tile_batch}", "tile_batch")
         self.tile = int(tile) if tile else None
-        self.overlap = default_overlap(G) if overlap is None else int(overlap)
+        self.overlap = default_overlap(model) if overlap is None else int(overlap)
         self.tile_batch = default_tile_batch(G) if tile_batch is None else int(tile_batch)
         if fast:
             from ..perf import fast_inference

@@ -74,7 +74,8 @@ class Recipe(nn.Module):
     Class attributes describe the YAML the recipe accepts:
 
     * ``task``: the family used by ``tools/infer.py``/``tools/eval.py`` (``digits``, ``sr``,
-      ``sketch2photo``, ``seg``, ``cyclegan``).
+      ``sketch2photo``, ``seg``, ``cyclegan``), set from the task table
+      (:data:`i2i.task_table.TASKS`, by the recipe's registered name) when ``i2i.recipes`` is imported.
     * ``model_slots``: ``models.<slot>`` -> registry; ``optional_models`` may be absent.
     * ``loss_slots``: allowed ``losses.<slot>`` names; ``required_losses`` must be present.
     * ``ema_slots``: the slots whose weights get an EMA copy when ``train.ema_decay`` is set

@@ -129,7 +129,6 @@ class CycleGAN(Recipe):
             ``multiple`` attribute (4 for the ResNet generators), read in :meth:`setup`.
     """
 
-    task = "cyclegan"
     model_slots: ClassVar[dict[str, Registry]] = {"generator_ab": GENERATORS, "generator_ba": GENERATORS,
                                                   "discriminator_a": DISCRIMINATORS, "discriminator_b": DISCRIMINATORS}
     loss_slots = ("adversarial", "cycle", "identity")

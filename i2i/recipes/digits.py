@@ -25,18 +25,15 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..nn.sampling import discriminate, generate_digits
+from ..nn.sampling import rank_by_discriminator as sample_best
 from ..registry import RECIPES
 from .base import Batch, GeneratorRecipe, Logs
-
-
-def _split(out: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor | None]:
-    return out if isinstance(out, tuple) else (out, None)
 
 
 class DigitsRecipe(GeneratorRecipe):
     """Shared by gan/cgan/acgan: they differ in who sees labels and in the auxiliary term."""
 
-    task = "digits"
     loss_slots = ("adversarial", "auxiliary")
     required_losses = ("adversarial",)
     label_to_g: ClassVar[bool] = False
@@ -78,12 +75,10 @@ class DigitsRecipe(GeneratorRecipe):
     # --- generation -------------------------------------------------------------------
     def generate(self, G: nn.Module, labels: Tensor, z: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Images (N, 1, 28, 28) in [-1, 1] for ``labels`` (N,) (ignored by unconditional G)."""
-        if z is None:
-            z = torch.randn(len(labels), self.z_dim, generator=generator).to(labels.device)
-        return G(z, labels) if self.label_to_g else G(z)
+        return generate_digits(G, labels, self.z_dim, self.label_to_g, z, generator)
 
     def _D(self, D: nn.Module, x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        return _split(D(x, y) if self.label_to_d else D(x))
+        return discriminate(D, x, y, self.label_to_d)
 
     # --- training ---------------------------------------------------------------------
     def forward(self, G: nn.Module, batch: Batch) -> dict[str, Tensor]:  # type: ignore[override]
@@ -214,12 +209,4 @@ def rank_by_discriminator(recipe: DigitsRecipe, G: nn.Module, D: nn.Module, labe
     Returns (len(labels), 1, 28, 28) in [-1, 1]. For ACGAN the score also requires the
     auxiliary head to agree with the requested label (log P(real) + log P(y|x)).
     """
-    n = len(labels)
-    cand_labels = labels.repeat_interleave(k)
-    imgs = recipe.generate(G, cand_labels, generator=generator)
-    adv, aux = recipe._D(D, imgs, cand_labels)
-    score = torch.nn.functional.logsigmoid(adv.float())
-    if aux is not None:
-        score = score + torch.log_softmax(aux.float(), 1).gather(1, cand_labels[:, None]).squeeze(1)
-    best = score.view(n, k).argmax(1)
-    return imgs.view(n, k, *imgs.shape[1:])[torch.arange(n), best]
+    return sample_best(G, D, labels, k, recipe.z_dim, recipe.label_to_g, recipe.label_to_d, generator)

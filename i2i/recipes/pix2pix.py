@@ -29,43 +29,14 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..tiling import pad_predict  # noqa: F401  (moved to the foundation: the pipelines share it)
 from ..registry import RECIPES
 from .base import Batch, GeneratorRecipe, Logs
 
 __all__ = ["Pix2Pix", "pad_predict", "laplacian_energy", "image_metrics"]
-
-
-@torch.no_grad()
-def pad_predict(G: nn.Module, image: Tensor, multiple: int) -> Tensor:
-    """Run a fully convolutional G on an image of any size.
-
-    Pads H and W up to the next multiple of ``multiple`` (the U-Net's ``2**num_downs``)
-    with reflection, split evenly between the two sides so that both borders see
-    mirrored context, runs G and crops back. Reflection needs the padding to be smaller
-    than the image; for tiny images it falls back to edge replication.
-
-    Args:
-        G: maps (N, C_in, H', W') -> (N, C_out, H', W') for H', W' divisible by ``multiple``.
-        image: (N, C_in, H, W) in G's input range ([-1, 1] for pix2pix).
-        multiple: size multiple G requires (1 = none).
-    Returns:
-        (N, C_out, H, W). Gradients are not tracked.
-    """
-    if image.dim() != 4:
-        raise ValueError(f"expected an (N, C, H, W) batch, got shape {tuple(image.shape)}")
-    h, w = image.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if not (ph or pw):
-        return G(image)
-    top, left = ph // 2, pw // 2
-    pad = (left, pw - left, top, ph - top)
-    mode = "reflect" if max(pad[:2]) < w and max(pad[2:]) < h else "replicate"
-    out = G(F.pad(image, pad, mode=mode))
-    return out[..., top:top + h, left:left + w]
 
 
 _LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
@@ -123,7 +94,6 @@ class Pix2Pix(GeneratorRecipe):
             ``multiple`` attribute in :meth:`setup` (2**num_downs for the U-Net).
     """
 
-    task = "sketch2photo"
     loss_slots = ("adversarial", "pixel")
     required_losses = ("adversarial", "pixel")
     grid_nrow = 3  # samples(): one [A | fake | B] triple per row

@@ -72,7 +72,6 @@ class SegAdversarial(GeneratorRecipe):
             dataset's ``palette`` (else the VOC colour map).
     """
 
-    task = "seg"
     optional_models = ("discriminator",)
     loss_slots = ("segmentation", "adversarial")
     required_losses = ("segmentation",)

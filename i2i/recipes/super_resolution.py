@@ -58,7 +58,6 @@ class SuperResolution(GeneratorRecipe):
         eval_tile_overlap: context around each tile, in LR pixels.
     """
 
-    task = "sr"
     model_slots: ClassVar[dict[str, Registry]] = {"generator": GENERATORS, "discriminator": DISCRIMINATORS}
     optional_models = ("discriminator",)
     loss_slots = ("pixel", "content", "adversarial")

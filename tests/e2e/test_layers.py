@@ -4,6 +4,10 @@
 
 Imports inside functions count too (a lazy import still runs the other way). Modules of one
 layer may import each other; the foundation (errors, registry, …) imports nothing above it.
+
+The running wing (the pipelines and the model reader: :mod:`i2i.inference`, :mod:`i2i.readers`,
+:mod:`i2i.card`, :mod:`i2i.task_table`) imports no part of the training wing: not the recipes,
+not the engine, not the training datasets. Running a model builds no recipe, loss or dataset.
 """
 from __future__ import annotations
 
@@ -15,12 +19,12 @@ import pytest
 PKG = Path(__file__).resolve().parents[2] / "i2i"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "typecheck", "registry", "distributed", "perf", "tiling"),  # foundation
-    ("nn", "losses", "data", "metrics"),
+    ("errors", "typecheck", "registry", "distributed", "perf", "tiling", "task_table"),  # foundation
+    ("nn", "losses", "data", "metrics", "card"),
     ("recipes", "config"),  # config validates against the recipes' declarations
     ("runs",),
     ("engine",),
-    ("pipelines", "inference", "onnx_export", "hub"),
+    ("pipelines", "inference", "readers", "onnx_export", "hub"),
     ("apps", "cli", "commands"),
     ("__init__",),  # `import i2i`: the public surface, above everything
 ]
@@ -93,3 +97,36 @@ def test_the_walker_sees_lazy_relative_and_absolute_imports() -> None:
                      (8, "i2i.pipelines")]
     assert [m for _, m in found if LEVEL[top(m)] > LEVEL["runs"]] == [m for _, m in found[1:]]
     assert imports_in("from ..runs import read_saved\n", "i2i.engine.trainer") == [(1, "i2i.runs")]
+
+
+# ----------------------------------------------------------------------------- the running wing
+RUNNING_WING = sorted([*(PKG / "pipelines").glob("*.py"), *(PKG / m for m in ("inference.py", "readers.py", "card.py",
+                                                                             "task_table.py"))])
+TRAINING_WING = ("i2i.recipes", "i2i.engine", "i2i.losses", "i2i.data.base", "i2i.data.digits", "i2i.data.paired",
+                 "i2i.data.segmentation", "i2i.data.super_resolution", "i2i.data.unpaired", "i2i.data.transforms")
+"""What running a model must not import: the recipes, the engine, the losses and the training
+datasets (``i2i.data.io``, ``.resize``, ``.edges``, ``.arrays`` and ``.palette`` are shared helpers)."""
+
+
+def training_imports(found: list[tuple[int, str]]) -> list[str]:
+    """The imports of ``found`` that reach into the training wing (``from i2i import recipes`` included)."""
+    return [f"line {line}: {mod}" for line, mod in found
+            if any(mod == t or mod.startswith(t + ".") for t in TRAINING_WING) or mod == "i2i.data"]
+
+
+@pytest.mark.parametrize("path", RUNNING_WING, ids=lambda p: str(p.relative_to(PKG)))
+def test_running_a_model_imports_nothing_of_the_training_wing(path: Path) -> None:
+    assert path.is_file(), path
+    bad = training_imports(imports(path))
+    assert not bad, bad
+
+
+def test_the_running_wing_check_can_fail() -> None:
+    """The same walk flags a pipeline that imports a recipe helper, a training dataset or the engine,
+    however written, and passes the shared helpers."""
+    text = ("from ..recipes.pix2pix import pad_predict\nfrom ..data.paired import to_tensor\n"
+            "def f():\n    from .. import engine\n    import i2i.losses.pixel\n"
+            "from ..data.arrays import to_channels\nfrom ..tiling import pad_predict\nfrom ..data.io import read_image\n")
+    found = imports_in(text, "i2i.pipelines.pix2pix")
+    assert training_imports(found) == ["line 1: i2i.recipes.pix2pix", "line 2: i2i.data.paired", "line 4: i2i.engine",
+                                       "line 5: i2i.losses.pixel"]
