@@ -112,18 +112,21 @@ def eval_main(argv: list[str]) -> int:
 # ----------------------------------------------------------------------------- export
 def export_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="i2i-export", description="Export a trained model: ONNX, or a Hugging Face-style folder.")
-    p.add_argument("model", help="a run directory, export, checkpoint or pretrained folder")
+    p.add_argument("model", help="a run directory, export, checkpoint or pretrained folder, or a shipped model's name (srresnet_x4)")
     p.add_argument("--format", choices=["onnx", "pretrained"], required=True,
                    help="onnx: <slot>.onnx per inference network (checked with onnxruntime); "
                         "pretrained: config.json + <slot>/model.safetensors + model card README.md")
-    p.add_argument("-o", "--output", help="folder (default: <model>/onnx or <model>/pretrained)")
+    p.add_argument("-o", "--output", help="folder (default: <model>/onnx or <model>/pretrained; ./<name>_<format> for a shipped model)")
     p.add_argument("--name", help="the model card's title (pretrained)")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the pretrained folder to the Hugging Face Hub")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: a private repo")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
-    src = Path(args.model).expanduser()
-    out = Path(args.output).expanduser() if args.output else src / args.format
+    from .inference import resolve_name
+
+    src = resolve_name(args.model)  # a shipped model's name too (srresnet_x4)
+    shipped = src != Path(args.model).expanduser()  # then never write into the installed package: ./<name>_<format>
+    out = Path(args.output).expanduser() if args.output else (Path(f"{args.model}_{args.format}") if shipped else src / args.format)
     if args.format == "onnx":
         from .inference import load_model
         from .onnx_export import export_onnx, is_onnx_folder

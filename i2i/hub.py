@@ -42,10 +42,14 @@ def model_card(saved: runs.SavedModel, run_dir: Path | None = None, name: str | 
     name = name or cfg.get("name") or saved.recipe.get("type", "model")
     metrics = _last_eval(run_dir)
     nets = ", ".join(f"`{s}`: {spec.get('type')}" for s, spec in saved.specs.items())
-    lines = ["---", "library_name: i2i", f"pipeline_tag: {PIPELINE_TAGS.get(saved.task, 'image-to-image')}",
-             "tags:", "- i2i", "- gan", f"- {saved.recipe.get('type')}", "---", "",
+    tag = PIPELINE_TAGS.get(saved.task, "image-to-image")
+    conditional = bool((saved.meta or {}).get("conditional")) and tag == "unconditional-image-generation"
+    # the Hub has no tag for class-conditional generation: a conditional digit GAN gets none rather than a wrong one
+    head = ["---", "library_name: i2i"] + ([] if conditional else [f"pipeline_tag: {tag}"])
+    lines = head + ["tags:", "- i2i", "- gan", f"- {saved.recipe.get('type')}"] + \
+        (["- class-conditional-image-generation"] if conditional else []) + ["---", "",
              f"# {name}", "",
-             f"An [i2i](https://github.com/) model for the task `{saved.task}` (recipe `{saved.recipe.get('type')}`), "
+             f"An i2i model for the task `{saved.task}` (recipe `{saved.recipe.get('type')}`), "
              f"weights from training step {saved.step}; networks: {nets}.", "",
              "## Training data", "",
              f"`data.type: {data.get('type')}`, `data.root: {data.get('root') or '(the embedded default set)'}`.", "",
@@ -66,10 +70,11 @@ def model_card(saved: runs.SavedModel, run_dir: Path | None = None, name: str | 
 def save_pretrained(source: str | Path, folder: str | Path, name: str | None = None) -> Path:
     """Write the model at ``source`` (a run, export, checkpoint or pretrained folder) as a
     pretrained folder with its model card; returns the folder."""
+    from .inference import resolve_name
     from .readers import card_entry
 
-    saved = runs.read_saved(source)
-    src = Path(source).expanduser()
+    src = resolve_name(source)
+    saved = runs.read_saved(src)
     folder = Path(folder).expanduser()
     # nothing the export did not write is ever replaced: a run, the source, a user's folder are refused
     runs.check_output_folder(folder, [src, saved.path], runs.is_pretrained_folder, "pretrained folder")
@@ -83,14 +88,20 @@ def save_pretrained(source: str | Path, folder: str | Path, name: str | None = N
 
 def resolve_pretrained(name_or_path: str | Path, local_files_only: bool = False, revision: str | None = None,
                        cache_dir: str | Path | None = None) -> Path:
-    """A local folder as it is; otherwise a Hub repo id (``owner/name``) fetched into, or found in,
-    the Hugging Face cache by ``huggingface_hub.snapshot_download``."""
-    p = Path(name_or_path).expanduser()
+    """A local folder as it is; a shipped model's name (``srresnet_x4``) as its folder; otherwise a
+    Hub repo id (``owner/name``) fetched into, or found in, the Hugging Face cache by
+    ``huggingface_hub.snapshot_download``."""
+    from .inference import resolve_name
+
+    p = resolve_name(name_or_path)
     if p.exists() or p.with_name(p.name + ".old").exists():  # .old: a save killed mid-swap (runs.publish_folder)
         return p
     text = str(name_or_path)
     if text.count("/") != 1 or text.startswith((".", "/", "~")) or "\\" in text:
-        raise CheckpointError(f"{text}: no such folder, and not a Hugging Face repo id (owner/name)")
+        from .inference import SHIPPED_MODELS
+
+        raise CheckpointError(f"{text}: no such folder, not a shipped model ({', '.join(SHIPPED_MODELS)}) "
+                              "and not a Hugging Face repo id (owner/name)")
     if p.parent.is_dir():  # `ex/pre` where ex/ is a local folder: a path, never a repo id
         raise CheckpointError(f"{text}: no such folder (read as a local path because {p.parent}/ exists here; "
                               "for a Hub repo id whose owner is also a local folder's name, run from another folder)")

@@ -20,7 +20,7 @@ from .errors import CheckpointError
 from .readers import LoadedModel, read_model
 from .task_table import ALIASES
 
-__all__ = ["LoadedModel", "load_model", "shipped_model", "SHIPPED_MODELS", "DEFAULT_SHIPPED", "SHIPPED", "TASK_ALIASES"]
+__all__ = ["LoadedModel", "load_model", "resolve_name", "shipped_model", "SHIPPED_MODELS", "DEFAULT_SHIPPED", "SHIPPED", "TASK_ALIASES"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_MODELS = {
@@ -40,6 +40,16 @@ def shipped_model(name: str) -> Path:
     return SHIPPED_MODELS[name]
 
 
+def resolve_name(path: str | Path) -> Path:
+    """A shipped model's name (``srresnet_x4``) as its folder, unless a local path of that name
+    exists; any other path as given. Every door takes the names: ``--checkpoint srresnet_x4``,
+    ``i2i.from_pretrained("srresnet_x4")``, ``i2i-export srresnet_x4 …``, the demo."""
+    text = str(path)
+    if text in SHIPPED_MODELS and not Path(text).exists():
+        return SHIPPED_MODELS[text]
+    return Path(path).expanduser()
+
+
 def load_model(path: str | Path | None = None, task: str | None = None, device: str | torch.device | None = None,
                with_discriminator: bool = False) -> LoadedModel:
     """Read the model at ``path`` (see module docstring) on ``device`` (None: CUDA when present);
@@ -53,7 +63,7 @@ def load_model(path: str | Path | None = None, task: str | None = None, device: 
         if want not in SHIPPED:
             raise CheckpointError(f"--checkpoint is required for task {task!r} (only {', '.join(SHIPPED)} ships a model)")
         path = SHIPPED[want]
-    model = read_model(path, resolve_device(device), with_discriminator)
+    model = read_model(resolve_name(path), resolve_device(device), with_discriminator)
     if want and model.card.task != want:
         raise CheckpointError(f"{model.path}: this model is for task {model.card.task!r}, not {task!r}")
     return model

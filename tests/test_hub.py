@@ -36,7 +36,9 @@ def test_save_pretrained_writes_the_hub_layout_and_a_model_card(run: Path, tmp_p
     assert json.loads((out / "generator" / "config.json").read_text()) == export["models"]["generator"]
     assert info["step"] == export["step"] > 0
     card = (out / "README.md").read_text()
-    assert card.startswith("---\nlibrary_name: i2i\npipeline_tag: unconditional-image-generation\n")
+    assert card.startswith("---\nlibrary_name: i2i\ntags:\n")  # ACGAN is class-conditional: no "unconditional" tag
+    assert "pipeline_tag" not in card and "- class-conditional-image-generation" in card
+    assert "](https://github.com/)" not in card  # no placeholder link
     assert "At step 30" in card and "| label_fidelity | 0.875 |" in card and "| frechet_distance | 41.25 |" in card
     assert "| label_fidelity | 0.5 |" not in card  # the last evaluation, not an earlier one
     assert "i2i-train run.yaml" in card and "acgan" in card

@@ -1,0 +1,52 @@
+"""A newcomer's first hour (issue 27): shipped models by name at every door, model cards that are right."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import i2i
+from i2i.cli import run as cli_run
+from i2i.commands import export_main, infer_main
+from i2i.errors import CheckpointError
+from i2i.inference import SHIPPED_MODELS, load_model
+
+
+def test_shipped_models_by_name_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # not the clone's root: the name, not a relative path, finds the weights
+    pipe = i2i.from_pretrained("srresnet_x4_small", device="cpu")
+    by_path = load_model(SHIPPED_MODELS["srresnet_x4_small"], device="cpu")
+    for k, v in by_path.generator.state_dict().items():
+        assert torch.equal(pipe.generator.state_dict()[k], v), k
+    assert pipe(np.zeros((6, 5, 3), np.uint8)).shape == (24, 20, 3)
+    Image.fromarray(np.full((6, 6, 3), 90, np.uint8)).save("p.png")
+    assert cli_run(infer_main, ["--checkpoint", "srresnet_x4_small", "p.png", "-o", "out.png"]) == 0
+    assert Image.open("out.png").size == (24, 24)
+    assert cli_run(export_main, ["srresnet_x4_small", "--format", "pretrained"]) == 0  # never into the package
+    assert (tmp_path / "srresnet_x4_small_pretrained" / "config.json").is_file()
+    os.makedirs("srresnet_x4")  # a local folder of that name wins over the shipped model
+    with pytest.raises(CheckpointError, match=r"^srresnet_x4: neither an export"):
+        load_model("srresnet_x4", device="cpu")
+    with pytest.raises(CheckpointError, match=r"not a shipped model \(srresnet_x4, srresnet_x4_small\)"):
+        i2i.from_pretrained("srresnet_x9")
+
+
+def test_an_unconditional_digit_gan_keeps_its_pipeline_tag(tiny_cgan_run: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from i2i import hub
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_cgan_run, run)
+    card = (hub.save_pretrained(run, tmp_path / "c") / "README.md").read_text()
+    assert "pipeline_tag" not in card and "class-conditional" in card  # CGAN: conditional
+    info = json.loads((run / "export" / "config.json").read_text())
+    info["meta"]["conditional"] = False  # the same folder described as an unconditional GAN
+    (run / "export" / "config.json").write_text(json.dumps(info))
+    card = hub.model_card(hub.runs.read_saved(run))
+    assert "pipeline_tag: unconditional-image-generation\n" in card and "class-conditional" not in card
