@@ -15,6 +15,7 @@ precision); digit generators take ``z`` (N, z_dim) and, when conditional, ``labe
 """
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import dataclass
@@ -131,9 +132,16 @@ def export_onnx(model: Any, folder: str | Path, verify: bool = True) -> list[Exp
                 raise err from None
             raise OnnxError(f"{model.path}: {slot} cannot be exported to ONNX ({type(e).__name__}: "
                             f"{str(e).splitlines()[0][:160]})") from None
+        contract = onnx_contract(model, slot, inputs)
+        with writing(tmp):
+            _describe(tmp, contract)
         with writing(path):
             tmp.replace(path)
         _check_graph(path)
+        card_path = path.with_suffix(".json")
+        with writing(card_path):
+            card_path.write_text(json.dumps({"file": path.name, **{k.removeprefix("i2i."): _maybe_json(v) for k, v in contract.items()}},
+                                            indent=2, ensure_ascii=False) + "\n")
         diff, span = (math.nan, math.nan)
         if verify:
             diff, span = _verify(model, net, path)
@@ -141,9 +149,56 @@ def export_onnx(model: Any, folder: str | Path, verify: bool = True) -> list[Exp
     return done
 
 
+def onnx_contract(model: Any, slot: str, inputs: dict[str, Tensor]) -> dict[str, str]:
+    """What a caller of the ONNX file must know, from the model card: input names, dtype, layout
+    and value range, the output's range and scale. Stored in the file's ``metadata_props`` (keys
+    ``i2i.*``) and in ``<slot>.json`` beside it."""
+    card = model.card
+    lo, hi = (float(v) for v in card.value_range)
+    if "image" in inputs:
+        c = int(inputs["image"].shape[1])
+        ins = {"image": f"float32, NCHW (batch, {c}, height, width), {'RGB' if c == 3 else f'{c} channel(s)'} in [{lo:g}, {hi:g}]"
+                        + (f"; height and width multiples of {card.multiple_of}" if card.multiple_of > 1 else "")}
+        if card.task == "seg":
+            out = "float32 logits, NCHW (batch, classes, height, width): the class is the argmax over dim 1"
+        else:
+            out = (f"float32, NCHW (batch, {card.out_channels or c}, {card.scale}×height, {card.scale}×width), "
+                   f"in [{lo:g}, {hi:g}] (clip: a network may overshoot slightly)")
+    else:
+        lat = card.latent
+        ins = {"z": f"float32 (batch, {lat.z_dim if lat else inputs['z'].shape[1]}), standard normal noise"}
+        if "label" in inputs:
+            ins["label"] = f"int64 (batch,), class ids 0..{(lat.num_classes - 1) if lat else '?'}"
+        out = f"float32, NCHW (batch, 1, 28, 28), in [{lo:g}, {hi:g}]"
+    return {"i2i.task": card.task, "i2i.slot": slot, "i2i.inputs": json.dumps(ins), "i2i.output": out,
+            "i2i.value_range": json.dumps([lo, hi]), "i2i.scale": str(card.scale), "i2i.layout": "NCHW",
+            "i2i.card": json.dumps(card.to_dict(), default=str)}
+
+
+def _maybe_json(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _describe(path: Path, contract: dict[str, str]) -> None:
+    """Write ``contract`` into the ONNX file's ``metadata_props`` (and its doc string)."""
+    import onnx
+
+    m = onnx.load(str(path))
+    onnx.helper.set_model_props(m, contract)
+    m.doc_string = f"i2i {contract['i2i.task']} network {contract['i2i.slot']}: inputs {contract['i2i.inputs']}; output {contract['i2i.output']}"
+    onnx.save(m, str(path))
+
+
 def is_onnx_folder(folder: Path) -> bool:
-    """What :func:`export_onnx` writes and nothing else: ``<slot>.onnx`` files (and a ``.onnx.tmp`` a kill left)."""
-    return all(p.is_file() and not p.is_symlink() and p.name.endswith((".onnx", ".onnx.tmp")) for p in folder.iterdir())
+    """What :func:`export_onnx` writes and nothing else: ``<slot>.onnx`` files, their ``<slot>.json``
+    cards (and a ``.onnx.tmp`` a kill left)."""
+    def ours(p: Path) -> bool:
+        return p.name.endswith((".onnx", ".onnx.tmp")) or (p.suffix == ".json" and p.with_suffix(".onnx").is_file())
+
+    return all(p.is_file() and not p.is_symlink() and ours(p) for p in folder.iterdir())
 
 
 def _check_graph(path: Path) -> None:

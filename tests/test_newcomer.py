@@ -50,3 +50,33 @@ def test_an_unconditional_digit_gan_keeps_its_pipeline_tag(tiny_cgan_run: Path, 
     (run / "export" / "config.json").write_text(json.dumps(info))
     card = hub.model_card(hub.runs.read_saved(run))
     assert "pipeline_tag: unconditional-image-generation\n" in card and "class-conditional" not in card
+
+
+def test_onnx_exports_describe_themselves_and_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import re
+    import textwrap
+
+    import onnxruntime as ort
+
+    monkeypatch.chdir(tmp_path)
+    assert cli_run(export_main, ["srresnet_x4_small", "--format", "onnx"]) == 0
+    folder = tmp_path / "srresnet_x4_small_onnx"
+    assert sorted(p.name for p in folder.iterdir()) == ["generator.json", "generator.onnx"]
+    meta = ort.InferenceSession(str(folder / "generator.onnx")).get_modelmeta().custom_metadata_map
+    assert meta["i2i.task"] == "sr" and meta["i2i.scale"] == "4" and meta["i2i.layout"] == "NCHW"
+    assert json.loads(meta["i2i.value_range"]) == [0.0, 1.0]
+    assert json.loads(meta["i2i.inputs"]) == {"image": "float32, NCHW (batch, 3, height, width), RGB in [0, 1]"}
+    assert json.loads(meta["i2i.card"])["scale"] == 4
+    side = json.loads((folder / "generator.json").read_text())
+    assert side["file"] == "generator.onnx" and side["scale"] == 4 and side["inputs"] == json.loads(meta["i2i.inputs"])
+    # the README's ten lines, as written, against i2i's own pipeline on the same photo
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"<!-- onnx-example.*?```python\n(.*?)```", readme, re.S).group(1)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save("photo.png")
+    exec(compile(textwrap.dedent(block), "README onnx-example", "exec"), {})  # noqa: S102  (our own README)
+    got = np.asarray(Image.open("photo_x4.png"))
+    want = i2i.from_pretrained("srresnet_x4_small", device="cpu", ).__call__(np.asarray(Image.open("photo.png")))
+    assert got.shape == want.shape == (48, 40, 3)
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1  # float32 kernels in another order: rounding only

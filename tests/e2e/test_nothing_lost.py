@@ -81,7 +81,7 @@ def test_an_earlier_export_of_the_same_kind_is_replaced(run: Path, tmp_path: Pat
         assert cli_run(export_main, [str(run), "--format", "pretrained", "-o", str(pre)]) == 0
         assert cli_run(export_main, [str(run), "--format", "onnx", "-o", str(onnx)]) == 0
     assert runs.is_pretrained_folder(pre) and not pre.with_name("pre.old").exists()
-    assert sorted(p.name for p in onnx.iterdir()) == ["generator.onnx"]
+    assert sorted(p.name for p in onnx.iterdir()) == ["generator.json", "generator.onnx"]
     (pre / "extra.txt").write_text("a user's file added later")  # no longer only ours: refused from now on
     with pytest.raises(CheckpointError, match="holds other files"):
         hub.save_pretrained(run, pre)
