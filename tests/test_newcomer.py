@@ -80,3 +80,21 @@ def test_onnx_exports_describe_themselves_and_the_readme_example_runs(tmp_path: 
     want = i2i.from_pretrained("srresnet_x4_small", device="cpu", ).__call__(np.asarray(Image.open("photo.png")))
     assert got.shape == want.shape == (48, 40, 3)
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1  # float32 kernels in another order: rounding only
+
+
+def test_plots_draw_one_run_and_put_gradient_norms_on_their_own_axes(tmp_path: Path) -> None:
+    from i2i.engine.tracking import MetricsLog, last_run, loss_panels, plot_curves
+
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    for step in (20, 40, 60):  # an interrupted run …
+        log.write(step, {"g/total": 1.0, "g/grad_norm": 300.0, "d/loss": 0.5, "d/grad_norm": 90.0, "d/real": 0.9})
+    for step in (20, 40):  # … and a second one appended to its log (what older i2i let happen)
+        log.write(step, {"g/total": 2.0, "g/grad_norm": 310.0, "d/loss": 0.6, "d/grad_norm": 80.0, "d/real": 0.8})
+    from i2i.engine.tracking import read_metrics
+
+    rows = last_run(read_metrics(tmp_path))
+    assert [r["step"] for r in rows] == [20, 40] and all(r["g/total"] == 2.0 for r in rows)
+    assert loss_panels(rows) == {"generator loss terms": ["g/total"], "discriminator loss terms": ["d/loss"],
+                                 "gradient norms": ["d/grad_norm", "g/grad_norm"]}
+    assert [p.name for p in plot_curves(tmp_path)] == ["loss_curves.png", "d_scores.png"]
+    assert Image.open(tmp_path / "plots" / "loss_curves.png").size == (1800, 400)  # three panels of 6×4 in at 100 dpi

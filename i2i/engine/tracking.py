@@ -77,6 +77,28 @@ def log_images(accelerator: Any, tracker: str, name: str, grid: torch.Tensor, st
         writer.add_image(name, grid.clamp(0, 1).cpu(), global_step=step)
 
 
+def last_run(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The training rows (``g/total`` or ``d/loss``) of the last run in a log: where the step goes
+    back (a log that an older i2i let a second run append to), the earlier run is dropped, so a
+    plot draws one line per run, never a zig-zag of two."""
+    rows = [r for r in rows if "g/total" in r or "d/loss" in r]
+    starts = [i for i in range(1, len(rows)) if rows[i]["step"] <= rows[i - 1]["step"]]
+    return rows[starts[-1]:] if starts else rows
+
+
+def loss_panels(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Panel title -> the keys drawn in it: G's loss terms, D's, and the gradient norms on their
+    own axes (their scale, often 10-1000× the losses', would flatten the loss curves)."""
+    keys = sorted({k for r in rows for k in r if k.startswith(("g/", "d/")) and k not in ("d/real", "d/fake")
+                   and not k.startswith(("d/aux_acc",))})
+    norms = [k for k in keys if "grad_norm" in k]
+    panels = {"generator loss terms": [k for k in keys if k.startswith("g/") and k not in norms],
+              "discriminator loss terms": [k for k in keys if k.startswith("d/") and k not in norms]}
+    if norms:
+        panels["gradient norms"] = norms
+    return panels
+
+
 def plot_curves(run_dir: Path) -> list[Path]:
     """loss_curves.png (every g/* and d/* term) and d_scores.png (mean D(real), D(fake))."""
     import matplotlib
@@ -84,7 +106,7 @@ def plot_curves(run_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in read_metrics(run_dir / "metrics.jsonl") if "g/total" in r or "d/loss" in r]
+    rows = last_run(read_metrics(run_dir / "metrics.jsonl"))
     if not rows:
         return []
     out_dir = run_dir / "plots"
@@ -101,15 +123,14 @@ def plot_curves(run_dir: Path) -> list[Path]:
         return np.convolve(np.nan_to_num(y), np.ones(k) / k, mode="same")
 
     written = []
-    loss_keys = sorted({k for r in rows for k in r if k.startswith(("g/", "d/")) and k not in ("d/real", "d/fake")
-                        and not k.startswith(("d/aux_acc",))})
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    for ax, prefix, title in ((axes[0], "g/", "generator"), (axes[1], "d/", "discriminator")):
-        for k in (k for k in loss_keys if k.startswith(prefix)):
+    panels = loss_panels(rows)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4))
+    for ax, (title, panel_keys) in zip(axes, panels.items()):
+        for k in panel_keys:
             y = series(k)
             ax.plot(steps, y, alpha=0.25)
             ax.plot(steps, smooth(y), label=k, color=ax.lines[-1].get_color())
-        ax.set_title(f"{title} loss terms")
+        ax.set_title(title)
         ax.set_xlabel("step")
         if ax.lines:
             ax.legend(fontsize=8)
