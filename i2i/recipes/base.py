@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..registry import DISCRIMINATORS, GENERATORS, Registry
 
 Batch = dict[str, torch.Tensor]
@@ -92,6 +93,8 @@ class Recipe(nn.Module):
     required_losses: ClassVar[tuple[str, ...]] = ()
     ema_slots: ClassVar[tuple[str, ...]] = ("generator",)
     inference_slots: ClassVar[tuple[str, ...]] = ("generator",)
+    # the generator update gives the adversarial loss D(real) too (the relativistic objective needs it)
+    passes_real_logits: ClassVar[bool] = False
 
     def __init__(self, losses: dict[str, nn.Module]):
         super().__init__()
@@ -110,6 +113,10 @@ class Recipe(nn.Module):
         adv = self.losses[loss] if loss in self.losses else None
         if D is not None and hasattr(adv, "check_discriminator"):
             adv.check_discriminator(D)
+        if getattr(adv, "needs_real_logits", False) and not self.passes_real_logits:
+            raise ConfigError(f"{adv.name!r} needs D's logits on real images in the generator loss, which the "
+                              f"{type(self).__name__} recipe does not pass; use another objective (the sr recipe "
+                              f"supports it)", f"losses.{loss}.objective")
 
     # --- training (the engine's side of the contract) --------------------------------
     def updates(self, slots: Collection[str], d_steps: int = 1) -> list[Update]:
