@@ -5,11 +5,11 @@ its **updates** (:class:`Update`): which slots an update optimises, the loss it 
 and how many times it runs per training step. The engine (:mod:`i2i.engine.step`) runs,
 for each training step::
 
-    batch = next(data); out = recipe.run_forward(nets, batch)
+    batch = recipe.prepare_batch(next(data)); out = recipe.run_forward(nets, batch)
     for update in recipe.updates(models, train.d_steps):
         for r in range(update.repeat):
             if r > 0:  # every run after an update's first draws a new batch
-                batch = next(data); out = recipe.run_forward(nets, batch)
+                batch = recipe.prepare_batch(next(data)); out = recipe.run_forward(nets, batch)
             loss, logs = update.loss(nets_for(update), batch, out)
             ... backward, clip, step the update's optimizers (found_inf skip), schedulers, EMA ...
 
@@ -129,6 +129,14 @@ class Recipe(nn.Module):
     def run_forward(self, nets: Nets, batch: Batch) -> Outputs:
         """The networks' outputs for a batch, shared by the updates that follow."""
         raise NotImplementedError
+
+    def prepare_batch(self, batch: Batch) -> Batch:
+        """Device-side batch synthesis, once per training batch drawn, before ``run_forward``.
+
+        The engine calls it on the training device, in fp32 (autocast off) and without
+        gradients, as BasicSR's ``feed_data`` synthesises Real-ESRGAN's LR images on the GPU
+        (:mod:`i2i.recipes.real_esrgan`). Default: the batch unchanged."""
+        return batch
 
     def train_state(self) -> dict[str, Any]:
         """This process's training state beyond the networks (e.g. a history of generated images),
