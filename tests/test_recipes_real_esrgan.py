@@ -120,3 +120,16 @@ def test_few_steps_of_realesrnet_training_and_exact_resume(tmp_path: Path) -> No
     assert sorted(a) == [1, 2, 3, 4] and all(v > 0 for v in a.values())
     # steps 3, 4 draw from the pool filled in steps 1, 2 and from the restored degradation stream
     assert [b[s] for s in (3, 4)] == [a[s] for s in (3, 4)]
+
+
+def test_few_steps_of_realesrgan_training(tmp_path: Path) -> None:
+    """The GAN stage: L1 + perceptual (random-weight VGG here) + GAN against the U-Net discriminator."""
+    over = TINY + ["train.max_steps=2", "models.discriminator.width=4", "losses.content.weights=null"]
+    cfg = load_config(ROOT / "tasks/realesrgan_x4.yaml", over)
+    assert cfg.losses["content"]["layers"] == "realesrgan" and cfg.losses["adversarial"]["weight"] == 0.1
+    Trainer(cfg, output_dir=tmp_path).fit()
+    rows = [r for r in read_metrics(tmp_path) if "g/total" in r]
+    assert [r["step"] for r in rows] == [1, 2]
+    for r in rows:
+        assert {"g/pixel", "g/content", "g/adv", "d/real", "d/fake", "d/loss"} <= set(r)
+        assert r["g/total"] == pytest.approx(r["g/pixel"] + r["g/content"] + r["g/adv"], rel=1e-5)
