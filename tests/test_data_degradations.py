@@ -143,6 +143,11 @@ def test_gaussian_noise_statistics() -> None:
         assert abs(n[b].mean().item()) < 3 * s / 256 / math.sqrt(3)
     assert not torch.equal(n[0, 0], n[0, 1])  # colour noise: channels differ
     assert torch.equal(n[1, 0], n[1, 1]) and torch.equal(n[1, 0], n[1, 2])  # grey: shared
+    # a batch of grey images only (one field drawn) and of colour images only
+    only_gray = dg.add_gaussian_noise(img, T([0.1, 0.1]), torch.tensor([True, True]), g) - img
+    assert torch.equal(only_gray[:, 0], only_gray[:, 2]) and not torch.equal(only_gray[0], only_gray[1])
+    only_colour = dg.add_gaussian_noise(img, T([0.1, 0.1]), torch.tensor([False, False]), g) - img
+    assert only_colour[0].std().item() == pytest.approx(0.1, rel=0.02) and not torch.equal(only_colour[0, 0], only_colour[0, 1])
 
 
 def test_poisson_noise_statistics() -> None:
@@ -222,6 +227,9 @@ def test_usm_against_hand_computation() -> None:
         soft = ndimage.correlate((np.abs(res) * 255 > 10).astype(np.float64), k, mode="mirror")
         ref = soft * np.clip(a + 0.5 * res, 0, 1) + (1 - soft) * a
         assert np.allclose(out[0, c].numpy(), ref, atol=1e-10)
+    # the separable passes equal the peer's 2-D filter (float32 rounding apart)
+    x = _synthetic(5, 64, 64)
+    assert torch.allclose(dg._separable_blur(x, dg.usm_kernel_1d(50)), dg.filter2d(x, dg.usm_kernel(50)), atol=1e-6)
     flat = torch.full((1, 3, 60, 60), 0.3, dtype=torch.float64)
     assert torch.allclose(dg.usm_sharpen(flat), flat)
 

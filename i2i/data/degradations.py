@@ -51,7 +51,8 @@ from ..typecheck import check_kwargs
 
 __all__ = ["KERNEL_TYPES", "DegradationConfig", "mesh_grid", "covariance", "gaussian_kernel",
            "generalized_gaussian_kernel", "plateau_kernel", "sinc_kernel", "random_kernels", "random_final_sinc",
-           "filter2d", "add_gaussian_noise", "add_poisson_noise", "jpeg", "usm_kernel", "usm_sharpen", "degrade"]
+           "filter2d", "add_gaussian_noise", "add_poisson_noise", "jpeg", "usm_kernel_1d", "usm_kernel", "usm_sharpen",
+           "degrade"]
 
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 RESIZE_MODES = ("area", "bilinear", "bicubic")
@@ -310,15 +311,21 @@ def filter2d(img: Tensor, kernel: Tensor) -> Tensor:
 def add_gaussian_noise(img: Tensor, sigma: Tensor, gray: Tensor, gen: torch.Generator | None = None) -> Tensor:
     """img + n, n ~ N(0, σ²) per pixel and channel, or one grey N(0, σ²) shared by the channels; clipped to [0, 1].
 
-    img (B, C, H, W) in [0, 1]; sigma (B,) in [0, 1] units (the peer's σ/255); gray (B,) bool.
-    Both fields are always drawn (fixed random stream).
+    img (B, C, H, W) in [0, 1]; sigma (B,) in [0, 1] units (the peer's σ/255); gray (B,) bool, on the
+    CPU (as :func:`degrade` draws it): a field is drawn only when some image needs it, without a device sync.
     """
     shape = img.shape
-    noise = torch.randn(shape, generator=gen, device=img.device, dtype=img.dtype)
-    noise_gray = torch.randn((shape[0], 1, *shape[2:]), generator=gen, device=img.device, dtype=img.dtype)
-    s = sigma.to(img.device, img.dtype).view(-1, 1, 1, 1)
-    n = torch.where(gray.to(img.device).view(-1, 1, 1, 1), noise_gray.expand(shape), noise) * s
-    return (img + n).clamp(0.0, 1.0)
+    gray_c = gray.cpu()
+    noise = torch.randn(shape, generator=gen, device=img.device, dtype=img.dtype) if not gray_c.all() else None
+    noise_gray = None
+    if gray_c.any():
+        noise_gray = torch.randn((shape[0], 1, *shape[2:]), generator=gen, device=img.device, dtype=img.dtype)
+        noise_gray = noise_gray.expand(shape)
+    if noise is None or noise_gray is None:
+        n = noise if noise is not None else noise_gray
+    else:
+        n = torch.where(gray.to(img.device).view(-1, 1, 1, 1), noise_gray, noise)
+    return (img + n * sigma.to(img.device, img.dtype).view(-1, 1, 1, 1)).clamp(0.0, 1.0)
 
 
 def _distinct_levels(x8: Tensor) -> Tensor:
@@ -340,13 +347,20 @@ def add_poisson_noise(img: Tensor, scale: Tensor, gray: Tensor, gen: torch.Gener
     """img + scale · (Poisson(λ)/v − x₈), λ = v·x₈, v = 2^⌈log₂(distinct 8-bit levels)⌉; clipped to [0, 1].
 
     The grey variant draws the noise on the luma (ITU-R 601: 0.299, 0.587, 0.114) and shares it.
-    img (B, 3, H, W) in [0, 1]; scale (B,); gray (B,) bool. Both fields are always drawn.
+    img (B, 3, H, W) in [0, 1]; scale (B,); gray (B,) bool on the CPU (a field is drawn only when
+    some image needs it).
     """
-    noise = _poisson(img, gen)
-    w = torch.tensor([0.299, 0.587, 0.114], device=img.device, dtype=img.dtype).view(1, 3, 1, 1)
-    luma = (img * w).sum(1, keepdim=True) if img.shape[1] == 3 else img[:, :1]
-    noise_gray = _poisson(luma, gen).expand_as(img)
-    n = torch.where(gray.to(img.device).view(-1, 1, 1, 1), noise_gray, noise)
+    gray_c = gray.cpu()
+    noise = _poisson(img, gen) if not gray_c.all() else None
+    noise_gray = None
+    if gray_c.any():
+        w = torch.tensor([0.299, 0.587, 0.114], device=img.device, dtype=img.dtype).view(1, 3, 1, 1)
+        luma = (img * w).sum(1, keepdim=True) if img.shape[1] == 3 else img[:, :1]
+        noise_gray = _poisson(luma, gen).expand_as(img)
+    if noise is None or noise_gray is None:
+        n = noise if noise is not None else noise_gray
+    else:
+        n = torch.where(gray.to(img.device).view(-1, 1, 1, 1), noise_gray, noise)
     return (img + n * scale.to(img.device, img.dtype).view(-1, 1, 1, 1)).clamp(0.0, 1.0)
 
 
@@ -361,16 +375,39 @@ def jpeg(img: Tensor, quality: Tensor) -> Tensor:
     return jpeg_codec_differentiable(x, quality.to(x.device, x.dtype)).to(img.dtype)
 
 
-def usm_kernel(radius: int = 50, sigma: float = 0.0) -> Tensor:
-    """The peer's USM Gaussian: OpenCV's ``getGaussianKernel`` (size radius+1 if even; σ = 0.3((k−1)/2 − 1) + 0.8
-    when 0), outer product: (k, k) float64 summing to 1."""
+def usm_kernel_1d(radius: int = 50, sigma: float = 0.0) -> Tensor:
+    """OpenCV's ``getGaussianKernel``: size radius+1 if even; σ = 0.3((k−1)/2 − 1) + 0.8 when 0: (k,) float64, sum 1."""
     k = radius + 1 if radius % 2 == 0 else radius
     if sigma <= 0:
         sigma = 0.3 * ((k - 1) * 0.5 - 1) + 0.8
     ax = torch.arange(k, dtype=torch.float64) - (k - 1) / 2
     g = torch.exp(-(ax**2) / (2 * sigma**2))
-    g = g / g.sum()
+    return g / g.sum()
+
+
+def usm_kernel(radius: int = 50, sigma: float = 0.0) -> Tensor:
+    """The peer's USM Gaussian (``USMSharp``): the outer product of :func:`usm_kernel_1d`, (k, k) float64 summing to 1."""
+    g = usm_kernel_1d(radius, sigma)
     return torch.outer(g, g)
+
+
+def _band(g: Tensor, n: int) -> Tensor:
+    """(n + k − 1, n) banded matrix T with T[j + i, j] = g[i]: ``x_padded @ T`` correlates each row with g."""
+    k = g.numel()
+    r = torch.arange(n + k - 1, device=g.device)[:, None] - torch.arange(n, device=g.device)[None, :]
+    return torch.where((r >= 0) & (r < k), g[r.clamp(0, k - 1)], torch.zeros((), dtype=g.dtype, device=g.device))
+
+
+def _separable_blur(img: Tensor, g: Tensor) -> Tensor:
+    """``filter2d(img, outer(g, g))`` as a row pass and a column pass on the same reflect-padded image,
+    each one matrix product with a banded matrix (BLAS: 5× faster than the two 1-D convolutions on a
+    CPU, measured on 12×3×400², and 2k instead of k² multiply-adds of the 2-D filter); equal up to rounding."""
+    h, w = img.shape[-2:]
+    p = g.numel() // 2
+    mode = "reflect" if p < h and p < w else "replicate"
+    g = g.to(img.device, img.dtype)
+    x = F.pad(img, (p, p, p, p), mode=mode)
+    return _band(g, h).T @ (x @ _band(g, w))
 
 
 def usm_sharpen(img: Tensor, weight: float = 0.5, radius: int = 50, threshold: float = 10.0) -> Tensor:
@@ -379,11 +416,11 @@ def usm_sharpen(img: Tensor, weight: float = 0.5, radius: int = 50, threshold: f
     residual = img − G∗img; mask = |residual|·255 > threshold, softened by G; returns
     soft·clip(img + weight·residual, 0, 1) + (1 − soft)·img. img (B, C, H, W) in [0, 1].
     """
-    kernel = usm_kernel(radius).to(img.device, img.dtype)
-    blur = filter2d(img, kernel)
+    g = usm_kernel_1d(radius)
+    blur = _separable_blur(img, g)
     residual = img - blur
     mask = (residual.abs() * 255 > threshold).to(img.dtype)
-    soft = filter2d(mask, kernel)
+    soft = _separable_blur(mask, g)
     sharp = (img + weight * residual).clamp(0.0, 1.0)
     return soft * sharp + (1 - soft) * img
 
