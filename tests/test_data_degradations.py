@@ -278,3 +278,13 @@ def test_config_yaml_round_trip_and_errors() -> None:
         dg.DegradationConfig.from_dict({"kernel_list": ["box"], "kernel_prob": [1.0]})
     with pytest.raises(ConfigError, match=r"^degradation\.kernel_size_range: must be two odd sizes"):
         dg.DegradationConfig.from_dict({"kernel_size_range": [6, 21]})
+
+
+def test_tiny_images_and_extreme_factors_still_give_the_output_size() -> None:
+    # an 8×8 HR at ×4 with a down-factor of 0.01: the intermediate keeps one pixel, the LR is 2×2
+    cfg = dg.DegradationConfig(resize_range=(0.01, 1.5), resize_prob=(0.0, 1.0, 0.0))
+    for seed in range(5):
+        lr = dg.degrade(torch.rand(2, 3, 8, 8), torch.Generator().manual_seed(seed), cfg)
+        assert lr.shape == (2, 3, 2, 2) and torch.isfinite(lr).all()
+    with pytest.raises(ConfigError, match=r"^degradation\.noise_range: must be \(lo, hi\)"):
+        dg.DegradationConfig.from_dict({"noise_range": [float("nan"), 2.0]})

@@ -117,7 +117,7 @@ class DegradationConfig:
                 elif not 0.0 <= v <= 1.0:
                     raise ConfigError(f"must be a probability in [0, 1], got {v!r}", f.name)
             elif "range" in f.name or f.name.startswith("blur_sigma"):
-                if len(v) != 2 or v[0] > v[1] or v[0] <= 0:
+                if len(v) != 2 or not all(math.isfinite(x) for x in v) or v[0] > v[1] or v[0] <= 0:
                     raise ConfigError(f"must be (lo, hi) with 0 < lo <= hi, got {v!r}", f.name)
         for names, probs in (("kernel_list", "kernel_prob"), ("kernel_list2", "kernel_prob2")):
             kinds, p = getattr(self, names), getattr(self, probs)
@@ -448,9 +448,11 @@ def _noise(out: Tensor, gen: torch.Generator, dev_gen: torch.Generator | None, g
 
 
 def _interpolate(x: Tensor, mode: str, size: tuple[int, int] | None = None, factor: float | None = None) -> Tensor:
+    if size is None and factor is not None and min(int(x.shape[-2] * factor), int(x.shape[-1] * factor)) < 1:
+        size = (max(1, int(x.shape[-2] * factor)), max(1, int(x.shape[-1] * factor)))  # tiny inputs: keep a pixel
     if size is not None:
         return F.interpolate(x, size=size, mode=mode)
-    return F.interpolate(x, scale_factor=factor, mode=mode)
+    return F.interpolate(x, scale_factor=factor, mode=mode)  # as the peer: the factor maps the coordinates
 
 
 @torch.no_grad()
