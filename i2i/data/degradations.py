@@ -324,8 +324,8 @@ def add_gaussian_noise(img: Tensor, sigma: Tensor, gray: Tensor, gen: torch.Gene
     if noise is None or noise_gray is None:
         n = noise if noise is not None else noise_gray
     else:
-        n = torch.where(gray.to(img.device).view(-1, 1, 1, 1), noise_gray, noise)
-    return (img + n * sigma.to(img.device, img.dtype).view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+        n = torch.where(gray.to(img.device, non_blocking=True).view(-1, 1, 1, 1), noise_gray, noise)
+    return (img + n * sigma.to(img.device, img.dtype, non_blocking=True).view(-1, 1, 1, 1)).clamp(0.0, 1.0)
 
 
 def _distinct_levels(x8: Tensor) -> Tensor:
@@ -354,25 +354,27 @@ def add_poisson_noise(img: Tensor, scale: Tensor, gray: Tensor, gen: torch.Gener
     noise = _poisson(img, gen) if not gray_c.all() else None
     noise_gray = None
     if gray_c.any():
-        w = torch.tensor([0.299, 0.587, 0.114], device=img.device, dtype=img.dtype).view(1, 3, 1, 1)
+        w = torch.tensor([0.299, 0.587, 0.114], dtype=img.dtype).to(img.device, non_blocking=True).view(1, 3, 1, 1)
         luma = (img * w).sum(1, keepdim=True) if img.shape[1] == 3 else img[:, :1]
         noise_gray = _poisson(luma, gen).expand_as(img)
     if noise is None or noise_gray is None:
         n = noise if noise is not None else noise_gray
     else:
-        n = torch.where(gray.to(img.device).view(-1, 1, 1, 1), noise_gray, noise)
-    return (img + n * scale.to(img.device, img.dtype).view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+        n = torch.where(gray.to(img.device, non_blocking=True).view(-1, 1, 1, 1), noise_gray, noise)
+    return (img + n * scale.to(img.device, img.dtype, non_blocking=True).view(-1, 1, 1, 1)).clamp(0.0, 1.0)
 
 
 def jpeg(img: Tensor, quality: Tensor) -> Tensor:
     """JPEG encode + decode at ``quality`` (B,) in (0, 100] of img (B, 3, H, W) in [0, 1] (clamped first).
 
     kornia's differentiable codec, computed in fp32 (IJG tables, 4:2:0, pads to 16 internally).
+    Keep ``quality`` on the CPU (as :func:`degrade` does): kornia reads it for a range check and
+    moves it to the images' device itself, so a CPU tensor costs no device sync.
     """
     from kornia.enhance import jpeg_codec_differentiable
 
     x = img.clamp(0.0, 1.0).float()
-    return jpeg_codec_differentiable(x, quality.to(x.device, x.dtype)).to(img.dtype)
+    return jpeg_codec_differentiable(x, quality.to(dtype=x.dtype)).to(img.dtype)
 
 
 def usm_kernel_1d(radius: int = 50, sigma: float = 0.0) -> Tensor:
@@ -405,7 +407,7 @@ def _separable_blur(img: Tensor, g: Tensor) -> Tensor:
     h, w = img.shape[-2:]
     p = g.numel() // 2
     mode = "reflect" if p < h and p < w else "replicate"
-    g = g.to(img.device, img.dtype)
+    g = g.to(img.device, img.dtype, non_blocking=True)
     x = F.pad(img, (p, p, p, p), mode=mode)
     return _band(g, h).T @ (x @ _band(g, w))
 

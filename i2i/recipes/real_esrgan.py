@@ -72,7 +72,7 @@ class TrainingPairPool:
         idx = torch.randperm(self.size, generator=generator)
         out = {}
         for k, v in batch.items():
-            pool = self.items[k][idx.to(v.device)]
+            pool = self.items[k][idx.to(v.device, non_blocking=True)]
             out[k] = pool[:b].clone()
             pool[:b] = v
             self.items[k] = pool
