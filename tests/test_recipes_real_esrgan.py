@@ -133,3 +133,11 @@ def test_few_steps_of_realesrgan_training(tmp_path: Path) -> None:
     for r in rows:
         assert {"g/pixel", "g/content", "g/adv", "d/real", "d/fake", "d/loss"} <= set(r)
         assert r["g/total"] == pytest.approx(r["g/pixel"] + r["g/content"] + r["g/adv"], rel=1e-5)
+
+
+def test_export_meta_names_the_degradation_and_the_input_multiple() -> None:
+    for scale, multiple in ((4, 1), (2, 2), (1, 4)):
+        r = RealESRGAN({"pixel": L1Loss()}, scale=scale, gt_size=32)
+        r.setup({"generator": RRDBNet(scale=scale, width=4, num_blocks=0, growth=2)}, None)
+        meta = r.export_meta()
+        assert meta["scale"] == scale and meta["multiple"] == multiple and meta["degradation"] == "realesrgan"

@@ -130,6 +130,8 @@ class RealESRGAN(SuperResolution):
     def setup(self, models: dict[str, nn.Module], train_dataset: Any | None = None) -> None:
         # the data loader gives HR crops (its bicubic LR is replaced): its scale must still agree
         super().setup(models, train_dataset)
+        # RRDBNet ×2 / ×1 pixel-unshuffle their input: H and W must be multiples of 2 / 4 (export meta)
+        self._multiple = int(getattr(models["generator"], "unshuffle", 1))
         crop = getattr(train_dataset, "patch_size", None)
         if crop is not None and crop < self.gt_size:
             raise ConfigError(f"HR crops of {crop} are smaller than recipe.gt_size {self.gt_size}", "data.patch_size")
@@ -221,4 +223,5 @@ class RealESRGAN(SuperResolution):
     def export_meta(self) -> dict[str, Any]:
         meta = super().export_meta()
         meta["degradation"] = "realesrgan"
+        meta["multiple"] = getattr(self, "_multiple", 1)  # pad the LR to this multiple before the generator
         return meta
