@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import load_tool
+
 from i2i.apps.degrade import degrade_image, file_seed
 from i2i.cli import run
 from i2i.data.degradations import DegradationConfig, degrade

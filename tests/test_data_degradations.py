@@ -16,6 +16,7 @@ from scipy.stats import multivariate_normal
 import i2i.data.degradations as dg
 from i2i.errors import ConfigError
 
+
 def T(v: list) -> torch.Tensor:  # noqa: N802
     return torch.tensor(v, dtype=torch.float64) if not isinstance(v[0], bool) else torch.tensor(v)
 

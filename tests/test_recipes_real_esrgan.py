@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from i2i.config import load_config
 from i2i.data.degradations import DegradationConfig, degrade, usm_sharpen
-from i2i.engine.trainer import Trainer
 from i2i.engine.tracking import read_metrics
+from i2i.engine.trainer import Trainer
 from i2i.errors import ConfigError
 from i2i.losses.adversarial import AdversarialLoss
 from i2i.losses.pixel import L1Loss

@@ -49,10 +49,26 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..typecheck import check_kwargs
 
-__all__ = ["KERNEL_TYPES", "DegradationConfig", "mesh_grid", "covariance", "gaussian_kernel",
-           "generalized_gaussian_kernel", "plateau_kernel", "sinc_kernel", "random_kernels", "random_final_sinc",
-           "filter2d", "add_gaussian_noise", "add_poisson_noise", "jpeg", "usm_kernel_1d", "usm_kernel", "usm_sharpen",
-           "degrade"]
+__all__ = [
+    "KERNEL_TYPES",
+    "DegradationConfig",
+    "add_gaussian_noise",
+    "add_poisson_noise",
+    "covariance",
+    "degrade",
+    "filter2d",
+    "gaussian_kernel",
+    "generalized_gaussian_kernel",
+    "jpeg",
+    "mesh_grid",
+    "plateau_kernel",
+    "random_final_sinc",
+    "random_kernels",
+    "sinc_kernel",
+    "usm_kernel",
+    "usm_kernel_1d",
+    "usm_sharpen",
+]
 
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 RESIZE_MODES = ("area", "bilinear", "bicubic")
@@ -116,9 +132,9 @@ class DegradationConfig:
                         raise ConfigError(f"must be probabilities summing to 1, got {v!r}", f.name)
                 elif not 0.0 <= v <= 1.0:
                     raise ConfigError(f"must be a probability in [0, 1], got {v!r}", f.name)
-            elif "range" in f.name or f.name.startswith("blur_sigma"):
-                if len(v) != 2 or not all(math.isfinite(x) for x in v) or v[0] > v[1] or v[0] <= 0:
-                    raise ConfigError(f"must be (lo, hi) with 0 < lo <= hi, got {v!r}", f.name)
+            elif ("range" in f.name or f.name.startswith("blur_sigma")) and (
+                    len(v) != 2 or not all(math.isfinite(x) for x in v) or v[0] > v[1] or v[0] <= 0):
+                raise ConfigError(f"must be (lo, hi) with 0 < lo <= hi, got {v!r}", f.name)
         for names, probs in (("kernel_list", "kernel_prob"), ("kernel_list2", "kernel_prob2")):
             kinds, p = getattr(self, names), getattr(self, probs)
             bad = [k for k in kinds if k not in KERNEL_TYPES]

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..registry import GENERATORS
 
-__all__ = ["RRDBNet", "RRDB", "ResidualDenseBlock"]
+__all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock"]
 
 SCALES = (1, 2, 4)
 
