@@ -43,7 +43,7 @@ class Task:
 
 
 TASKS: dict[str, Task] = {t.name: t for t in (
-    Task("sr", ("srgan", "srresnet"), ("sr",), ("super_resolution", "SuperResolutionPipeline"), "super_resolution",
+    Task("sr", ("srgan", "srresnet", "realesrgan", "realesrnet"), ("sr", "realesr"), ("super_resolution", "SuperResolutionPipeline"), "super_resolution",
          "image-to-image", "Super-resolution"),
     Task("sketch2photo", ("pix2pix",), ("pix2pix",), ("pix2pix", "Pix2PixPipeline"), "pix2pix",
          "image-to-image", "Sketch → photo"),

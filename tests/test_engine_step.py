@@ -237,3 +237,31 @@ def test_schedulers_step_with_every_run_of_their_slot_even_a_skipped_one() -> No
     step(batches()[0], step=0, fault_nan=True)
     assert step.schedulers["b"].last_epoch == 3 and step.schedulers["a"].last_epoch == 1
     assert step.optimizers["b"].param_groups[0]["lr"] == pytest.approx(LR / 8)
+
+
+def test_prepare_batch_runs_once_per_drawn_batch_in_fp32_without_grad() -> None:
+    """``Recipe.prepare_batch`` (device-side synthesis, BasicSR's feed_data): called on every batch
+    drawn, before the forward, with gradients off and autocast off even inside a bf16 autocast step."""
+    calls: list[tuple[bool, bool, int]] = []
+
+    class Synth(Probe):
+        def prepare_batch(self, batch):  # noqa: ANN001, ANN201
+            calls.append((torch.is_grad_enabled(), torch.is_autocast_enabled("cpu"), int(batch["id"])))
+            return {**batch, "x": batch["x"] * 2}
+
+        def run_forward(self, nets, batch):  # noqa: ANN001, ANN201
+            forwarded.append(batch["x"])
+            return super().run_forward(nets, batch)
+
+    forwarded: list[torch.Tensor] = []
+    bare = nets()
+    recipe = Synth(bare)
+    ups = [Update("b", ("b",), recipe.loss_b, repeat=2, graph=False), Update("a", ("a",), recipe.loss_a)]
+    step = TrainStep(recipe, ups, {s: Wrapped(m) for s, m in bare.items()}, bare,
+                     {s: torch.optim.SGD(m.parameters(), lr=LR) for s, m in bare.items()},
+                     autocast=lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    next_batch, drawn = batches()
+    step(next_batch, 0)
+    assert calls == [(False, False, 0), (False, False, 1)]  # two draws (d_steps 2), each prepared once
+    assert recipe.seen == {"b": [0, 1], "a": [1]}
+    assert all(torch.equal(f, 2 * d) for f, d in zip(forwarded, drawn, strict=True))  # the forward sees the prepared batch

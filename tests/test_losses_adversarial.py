@@ -127,3 +127,35 @@ def test_wgan_gp_refuses_a_batch_norm_discriminator() -> None:
     Pix2Pix(losses).setup({"generator": G, "discriminator": PatchGAN(6, base_channels=8, n_layers=1, norm="instance")})
     hinge = {"pixel": L1Loss(), "adversarial": AdversarialLoss("hinge")}
     Pix2Pix(hinge).setup({"generator": G, "discriminator": PatchGAN(6, base_channels=8, n_layers=1)})
+
+
+def test_relativistic_average_closed_form() -> None:
+    # ESRGAN eq. 1–2: D_Ra(a, b) = σ(C(a) − mean C(b)); r̄, f̄ the mean real / fake logits
+    rbar, fbar = mean(R.tolist()), mean(F_.tolist())
+    d = mean([-math.log(sig(r - fbar)) for r in R.tolist()]) + mean([-math.log(1 - sig(f - rbar)) for f in F_.tolist()])
+    g = mean([-math.log(1 - sig(r - fbar)) for r in R.tolist()]) + mean([-math.log(sig(f - rbar)) for f in F_.tolist()])
+    for name in ("relativistic", "ragan"):
+        adv = AdversarialLoss(name, weight=0.1)
+        assert adv.needs_real_logits
+        assert adv.d_loss(R, F_).item() == pytest.approx(d, rel=1e-6)
+        assert adv.g_loss(F_, R).item() == pytest.approx(0.1 * g, rel=1e-6)
+        assert adv(F_, R).item() == pytest.approx(0.1 * g, rel=1e-6)
+    # a patch map: the means run over every element of the batch's maps
+    r2, f2 = R.view(1, 1, 1, 3).repeat(2, 1, 2, 1), F_.view(1, 1, 1, 3).repeat(2, 1, 2, 1)
+    assert AdversarialLoss("relativistic").g_loss(f2, r2).item() == pytest.approx(g, rel=1e-6)
+    with pytest.raises(ValueError, match="needs D's logits on the real batch"):
+        AdversarialLoss("relativistic").g_loss(F_)
+
+
+def test_relativistic_generator_gradient_flows_through_fakes_only() -> None:
+    fake, real = F_.clone().requires_grad_(True), R.clone().requires_grad_(True)
+    AdversarialLoss("relativistic").g_loss(fake, real).backward()
+    assert real.grad is None and fake.grad is not None and fake.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("objective", ["minimax", "non_saturating", "maximum_likelihood", "least_squares", "hinge",
+                                       "wgan_gp"])
+def test_the_six_ignore_real_logits(objective: str) -> None:
+    adv = AdversarialLoss(objective)
+    assert not adv.needs_real_logits
+    assert adv.g_loss(F_, R).item() == adv.g_loss(F_).item()

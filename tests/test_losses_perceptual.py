@@ -204,3 +204,22 @@ def test_bad_files_and_config(tmp_path, tv19):
     loss = pl.PerceptualLoss(weights=None, layers={"relu1_1": 1.0})
     with pytest.raises(ValueError, match="same shape"):
         loss(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))
+
+
+def test_realesrgan_preset_is_five_pre_activation_layers(tv19, files):
+    # Real-ESRGAN: Σ_l w_l · mean|φ_l(x̂) − φ_l(x)| on conv1_2, conv2_2, conv3_4, conv4_4, conv5_4
+    # (torchvision indices 2, 7, 16, 25, 34: each conv's output before its ReLU), w = 0.1, 0.1, 1, 1, 1
+    feats, _ = tv19
+    loss = LOSSES.build({"type": "perceptual", "layers": "realesrgan", "criterion": "l1",
+                         "weights": str(files / "vgg19.safetensors")})
+    assert loss.layers == {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0}
+    assert len(loss.vgg) == 35  # truncated right after conv5_4
+    torch.manual_seed(3)
+    pred, target = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    ref = sum(w * _reference(feats, i, pred, target, 1.0, "l1")
+              for i, w in ((2, 0.1), (7, 0.1), (16, 1.0), (25, 1.0), (34, 1.0)))
+    assert loss(pred, target).item() == pytest.approx(ref.item(), rel=1e-5)
+    # pre-activation: the stored conv features take negative values (a ReLU output never would)
+    assert all(f.min() < 0 for f in loss.features(pred).values())
+    with pytest.raises(ConfigError, match="^layers: unknown preset 'esrgan'"):
+        pl.PerceptualLoss(layers="esrgan", weights=None)

@@ -210,3 +210,27 @@ def test_yaml_recipes_validate() -> None:
     assert gan.losses["adversarial"]["weight"] == 1.0e-3
     assert gan.losses["content"]["feature_scale"] == pytest.approx(1 / 12.75)
     assert gan.models["discriminator"]["type"] == "srgan_vgg"
+
+
+def test_esrgan_relativistic_g_loss_gets_real_logits() -> None:
+    """ESRGAN's G step: the relativistic term sees D(hr) (detached) and D(G(lr)); other recipes refuse it."""
+    from i2i.nn.unet_discriminator import UNetDiscriminatorSN
+    from i2i.recipes.pix2pix import Pix2Pix
+
+    adv = AdversarialLoss("relativistic", weight=0.1)
+    r = SuperResolution({"pixel": MSELoss(), "adversarial": adv}, scale=2)
+    G, b = _G(), _batch(h=8)
+    torch.manual_seed(2)
+    D = UNetDiscriminatorSN(width=4)
+    r.setup({"generator": G, "discriminator": D}, None)
+    out = r(G, b)
+    D.eval()  # no power iteration between the two evaluations below
+    loss_g, lg = r.g_loss(D, b, out)
+    with torch.no_grad():
+        fr, rr = D(out["fake"]), D(b["hr"])
+        expect = 0.1 * (F.softplus(rr - fr.mean()).mean() + F.softplus(-(fr - rr.mean())).mean())
+    assert torch.allclose(lg["g/adv"], expect, rtol=1e-5)
+    loss_g.backward()
+    assert all(p.grad is not None for p in G.parameters())
+    with pytest.raises(ConfigError, match="^losses.adversarial.objective: 'relativistic' needs D's logits"):
+        Pix2Pix({"pixel": MSELoss(), "adversarial": AdversarialLoss("relativistic")}).check_adversary(D)

@@ -96,7 +96,7 @@ class TrainStep:
         for i, u in enumerate(self.updates):
             for r in range(u.repeat):
                 if batch is None or r > 0:
-                    batch = next_batch()
+                    batch = self._prepare(next_batch())
                     graph = u.graph or (r == u.repeat - 1 and self._graph_after[i])
                     with self.autocast(), torch.set_grad_enabled(graph):
                         out = self.recipe.run_forward(self.wrapped, batch)
@@ -112,6 +112,14 @@ class TrainStep:
                     if s in self.emas:  # a skipped update left the weights as they were: EMA of the same
                         self.emas[s].update(self.bare[s], step=step)
         return logs, torch.stack(finite).all()
+
+    def _prepare(self, batch: Batch) -> Batch:
+        """The recipe's device-side batch synthesis (``Recipe.prepare_batch``): fp32, no autocast, no grad."""
+        if type(self.recipe).prepare_batch is Recipe.prepare_batch:
+            return batch
+        device = next((v.device for v in batch.values() if isinstance(v, torch.Tensor)), torch.device("cpu"))
+        with torch.no_grad(), torch.autocast(device.type, enabled=False):
+            return self.recipe.prepare_batch(batch)
 
     def _update(self, u: Update, loss: torch.Tensor, logs: Logs) -> torch.Tensor:
         """zero_grad + backward + clip + step for the update's slots; a 0-d bool "finite" tensor.

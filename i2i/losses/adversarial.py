@@ -13,6 +13,7 @@ maximum_likelihood softplus(-l_r) + softplus(l_f)      -exp(l_f) = -exp(σ⁻¹(
 least_squares      (l_r-1)² + l_f²                     (l_f-1)²                         [3]
 hinge              relu(1-l_r) + relu(1+l_f)           -l_f                             [4]
 wgan_gp            l_f - l_r  (+ λ_gp·GP)              -l_f                             [5]
+relativistic       softplus(-(l_r-f̄)) + softplus(l_f-r̄) softplus(l_r-f̄) + softplus(-(l_f-r̄)) [6]
 ================== ================================== =====================================
 
 [1] Goodfellow et al., "Generative Adversarial Nets", 2014, eq. 1 and §3.
@@ -21,10 +22,16 @@ wgan_gp            l_f - l_r  (+ λ_gp·GP)              -l_f                   
 [4] Lim & Ye, "Geometric GAN", 2017; Miyato et al. 2018.
 [5] Gulrajani et al., "Improved Training of Wasserstein GANs", 2017, Algorithm 1:
     GP = (‖∇_x̂ D(x̂)‖₂ - 1)² at x̂ = εx + (1-ε)x̃, ε ~ U[0, 1].
+[6] The relativistic average GAN: Jolicoeur-Martineau, "The relativistic discriminator: a key
+    element missing from standard GAN", ICLR 2019, eq. 7–8; ESRGAN (Wang et al., ECCVW 2018),
+    eq. 1–2: D_Ra(x_r, x_f) = σ(C(x_r) − E[C(x_f)]), r̄ / f̄ = the mean logit over every element
+    of the real / fake batch. Its generator loss needs D's logits on the real batch too
+    (``g_loss(fake, real)``; they are detached there: G's gradient flows through the fakes only).
+    BasicSR's ESRGAN code averages the two terms (a ½ on each loss): its λ = 2× the λ here.
 
 Terms are means over every element of the logits (a PatchGAN's map counts each patch).
 
-One scale convention for all six: **no ½ factors**. The discriminator loss is the sum of its
+One scale convention for all of them: **no ½ factors**. The discriminator loss is the sum of its
 real and fake terms and the generator loss has unit scale, so λ (``weight``) means the same
 for every objective. Papers that write a ½ — the tutorial's J(G) for maximum likelihood [2],
 Mao et al.'s LSGAN [3], Goodfellow's J(D) — differ from these by that constant only; the
@@ -53,14 +60,19 @@ def _bce_real(logits: Tensor, target: float = 1.0) -> Tensor:
 
 
 class GANObjective:
-    """A pair of losses on D's outputs. ``sigmoid``: outputs are logits of P(real)."""
+    """A pair of losses on D's outputs. ``sigmoid``: outputs are logits of P(real).
+
+    ``needs_real``: the generator loss also takes D's logits on the real batch
+    (``g_loss(fake, real)``); the other objectives accept and ignore them.
+    """
 
     sigmoid: ClassVar[bool] = True
+    needs_real: ClassVar[bool] = False
 
     def d_loss(self, real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
         return _bce_real(real, real_target) + F.softplus(fake).mean()
 
-    def g_loss(self, fake: Tensor) -> Tensor:
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
         raise NotImplementedError
 
 
@@ -68,7 +80,7 @@ class GANObjective:
 class Minimax(GANObjective):
     """The original saturating game: G minimises log(1 - D(G(z)))."""
 
-    def g_loss(self, fake: Tensor) -> Tensor:
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
         return -F.softplus(fake).mean()
 
 
@@ -77,7 +89,7 @@ class Minimax(GANObjective):
 class NonSaturating(GANObjective):
     """G maximises log D(G(z)): the heuristic of Goodfellow et al. §3."""
 
-    def g_loss(self, fake: Tensor) -> Tensor:
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
         return F.softplus(-fake).mean()
 
 
@@ -86,7 +98,7 @@ class MaximumLikelihood(GANObjective):
     """G minimises -exp(σ⁻¹(D(G(z)))) (the tutorial's ½ dropped: see the module docstring);
     with an optimal D its gradient is maximum likelihood's."""
 
-    def g_loss(self, fake: Tensor) -> Tensor:
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
         return -torch.exp(fake.float().clamp(max=30.0)).mean()
 
 
@@ -98,7 +110,7 @@ class LeastSquares(GANObjective):
     def d_loss(self, real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
         return ((real - real_target) ** 2).mean() + (fake**2).mean()
 
-    def g_loss(self, fake: Tensor) -> Tensor:
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
         return ((fake - 1.0) ** 2).mean()
 
 
@@ -109,7 +121,7 @@ class Hinge(GANObjective):
     def d_loss(self, real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
         return F.relu(real_target - real).mean() + F.relu(1.0 + fake).mean()
 
-    def g_loss(self, fake: Tensor) -> Tensor:
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
         return -fake.mean()
 
 
@@ -120,8 +132,27 @@ class WassersteinGP(GANObjective):
     def d_loss(self, real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
         return fake.mean() - real.mean()
 
-    def g_loss(self, fake: Tensor) -> Tensor:
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
         return -fake.mean()
+
+
+@GAN_OBJECTIVES.register("relativistic")
+@GAN_OBJECTIVES.register("ragan")
+class RelativisticAverage(GANObjective):
+    """Relativistic average GAN (ESRGAN eq. 1–2): D judges whether real data is *more* realistic
+    than the average fake, and G is trained on both the real and the fake batch."""
+
+    needs_real = True
+
+    def d_loss(self, real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
+        return _bce_real(real - fake.mean(), real_target) + F.softplus(fake - real.mean()).mean()
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        if real is None:
+            raise ValueError("the relativistic objective's generator loss needs D's logits on the real batch: "
+                             "g_loss(fake_logits, real_logits)")
+        real = real.detach()
+        return F.softplus(real - fake.mean()).mean() + F.softplus(-(fake - real.mean())).mean()
 
 
 def gradient_penalty(d_fn: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
@@ -148,7 +179,7 @@ class AdversarialLoss(nn.Module):
 
     Args:
         objective: a name in ``GAN_OBJECTIVES`` (``minimax``, ``non_saturating``,
-            ``maximum_likelihood``, ``least_squares``, ``hinge``, ``wgan_gp``).
+            ``maximum_likelihood``, ``least_squares``, ``hinge``, ``wgan_gp``, ``relativistic``).
         weight: λ applied to the generator's adversarial term (SRGAN: 1e-3).
         d_weight: factor on the discriminator loss (pix2pix halves it: 0.5).
         gp_weight: λ_gp for ``wgan_gp`` (Gulrajani et al.: 10).
@@ -168,6 +199,11 @@ class AdversarialLoss(nn.Module):
         self.real_label = float(real_label)
 
     @property
+    def needs_real_logits(self) -> bool:
+        """The generator loss needs D(real) too (the relativistic objective): ``g_loss(fake, real)``."""
+        return self.objective.needs_real
+
+    @property
     def needs_penalty(self) -> bool:
         return isinstance(self.objective, WassersteinGP) and self.gp_weight > 0
 
@@ -185,9 +221,10 @@ class AdversarialLoss(nn.Module):
         """Discriminator loss on D(x) and D(G(z)) outputs (fakes must be detached by the caller)."""
         return self.d_weight * self.objective.d_loss(real_logits.float(), fake_logits.float(), self.real_label)
 
-    def g_loss(self, fake_logits: Tensor) -> Tensor:
-        """λ · generator loss on D(G(z))."""
-        return self.weight * self.objective.g_loss(fake_logits.float())
+    def g_loss(self, fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+        """λ · generator loss on D(G(z)); ``real_logits`` = D(x), used (detached) by the relativistic objective only."""
+        real = real_logits.float() if real_logits is not None else None
+        return self.weight * self.objective.g_loss(fake_logits.float(), real)
 
     def penalty(self, d_fn: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
         """λ_gp · GP for WGAN-GP (×d_weight); zero for the other objectives."""
@@ -218,8 +255,8 @@ class AdversarialLoss(nn.Module):
         logits = logits.detach().float()
         return (torch.sigmoid(logits) if self.objective.sigmoid else logits).mean()
 
-    def forward(self, fake_logits: Tensor) -> Tensor:  # the generator's term, for uniformity
-        return self.g_loss(fake_logits)
+    def forward(self, fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:  # the generator's term
+        return self.g_loss(fake_logits, real_logits)
 
     def extra_repr(self) -> str:
         return f"objective={self.name}, weight={self.weight}, d_weight={self.d_weight}"

@@ -16,6 +16,16 @@ max-pooling of an ImageNet-trained VGG19 (Simonyan & Zisserman 2015): "VGG22" =
 with ``criterion`` the mean squared (or absolute) error over all elements of the layer,
 ``w_l`` the per-layer weights of ``layers`` and ``s = feature_scale``.
 
+Real-ESRGAN (Wang et al., ICCVW 2021, §4.1; ESRGAN, Wang et al. 2018, §3.3) compares
+*pre-activation* features — ESRGAN's point is that features before the ReLU are denser and
+keep the brightness consistent — of five layers, with the L1 criterion::
+
+    layers: realesrgan   ==  {conv1_2: 0.1, conv2_2: 0.1, conv3_4: 1, conv4_4: 1, conv5_4: 1}
+
+(``train_realesrgan_x4plus.yml``'s ``layer_weights``; with ``criterion: l1`` and λ = 1 this is
+BasicSR's ``PerceptualLoss`` with ``perceptual_weight: 1``, ``style_weight: 0``). ``layers``
+takes a preset name from :data:`LAYER_PRESETS` or a {layer: weight} mapping.
+
 Layer names follow the VGG papers: ``convI_J``, ``reluI_J`` (block I, conv J) and
 ``poolI``; they are mapped to indices of torchvision's ``vgg19().features`` /
 ``vgg16().features`` (conv, ReLU, ..., MaxPool with no batch norm), so torchvision state
@@ -52,7 +62,7 @@ from torch import Tensor, nn
 from ..errors import CheckpointError, ConfigError
 from ..registry import LOSSES
 
-__all__ = ["PerceptualLoss", "VGG_CONFIGS", "vgg_layer_indices", "build_vgg_features", "load_vgg_state"]
+__all__ = ["PerceptualLoss", "VGG_CONFIGS", "LAYER_PRESETS", "vgg_layer_indices", "build_vgg_features", "load_vgg_state"]
 
 # Simonyan & Zisserman 2015, Table 1, configurations D (VGG16) and E (VGG19): the
 # output channels of every 3×3 conv, "M" = 2×2 max-pooling (torchvision's cfgs "D", "E")
@@ -60,6 +70,12 @@ VGG_CONFIGS: dict[str, list[int | str]] = {
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
               512, 512, 512, 512, "M"],
+}
+# named layer sets: SRGAN's VGG54 (Ledig et al. 2017, §2.2.1) and Real-ESRGAN's five
+# pre-activation layers (train_realesrgan_x4plus.yml, perceptual_opt.layer_weights)
+LAYER_PRESETS: dict[str, dict[str, float]] = {
+    "srgan": {"relu5_4": 1.0},
+    "realesrgan": {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0},
 }
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -180,7 +196,9 @@ class PerceptualLoss(nn.Module):
 
     Args:
         layers: layer name -> weight w_l, e.g. ``{"relu5_4": 1.0}`` (SRGAN's VGG54) or
-            ``{"relu2_2": 1.0}`` (VGG22). Names: ``convI_J``, ``reluI_J``, ``poolI``.
+            ``{"relu2_2": 1.0}`` (VGG22), or a preset name of :data:`LAYER_PRESETS`
+            (``realesrgan``: the five pre-activation layers, 0.1/0.1/1/1/1). Names:
+            ``convI_J`` (before the ReLU), ``reluI_J``, ``poolI``.
         arch: ``vgg19`` (SRGAN) or ``vgg16`` (Johnson et al.).
         criterion: ``mse`` (SRGAN, eq. 5) or ``l1``; a mean over all elements.
         feature_scale: s, multiplies the features before the criterion (SRGAN: 1/12.75).
@@ -201,7 +219,7 @@ class PerceptualLoss(nn.Module):
     gradient reaches ``pred`` (and ``target`` if it requires grad), never the VGG.
     """
 
-    def __init__(self, layers: dict[str, float] = {"relu5_4": 1.0},  # noqa: B006  (never mutated: copied)
+    def __init__(self, layers: dict[str, float] | str = {"relu5_4": 1.0},  # noqa: B006  (never mutated: copied)
                  arch: Literal["vgg19", "vgg16"] = "vgg19", criterion: Literal["mse", "l1"] = "mse",
                  feature_scale: float = 1.0, input_range: tuple[float, float] = (0.0, 1.0),
                  weights: str | None = "IMAGENET1K_V1", weight: float = 1.0, low_precision: bool = False):
@@ -212,6 +230,11 @@ class PerceptualLoss(nn.Module):
         if criterion not in ("mse", "l1"):
             raise ConfigError(f"must be 'mse' or 'l1', got {criterion!r}", "criterion")
         index = vgg_layer_indices(arch)
+        if isinstance(layers, str):
+            if layers not in LAYER_PRESETS:
+                raise ConfigError(f"unknown preset {layers!r}; choose from {', '.join(LAYER_PRESETS)} or give "
+                                  f"{{layer: weight}}", "layers")
+            layers = LAYER_PRESETS[layers]
         if not layers:
             raise ConfigError("give at least one layer, e.g. {relu5_4: 1.0}", "layers")
         for name, w in layers.items():

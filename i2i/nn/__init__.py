@@ -1,2 +1,16 @@
 """Networks; importing a module registers its classes."""
-from . import blocks, dcgan, mlp, patchgan, resnet_generator, seg_adversary, segmentor, srresnet, unet, vgg_style  # noqa: F401
+from . import (  # noqa: F401
+    blocks,
+    dcgan,
+    mlp,
+    patchgan,
+    resnet_generator,
+    rrdbnet,
+    seg_adversary,
+    segmentor,
+    srresnet,
+    srvgg,
+    unet,
+    unet_discriminator,
+    vgg_style,
+)

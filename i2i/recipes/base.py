@@ -5,11 +5,11 @@ its **updates** (:class:`Update`): which slots an update optimises, the loss it 
 and how many times it runs per training step. The engine (:mod:`i2i.engine.step`) runs,
 for each training step::
 
-    batch = next(data); out = recipe.run_forward(nets, batch)
+    batch = recipe.prepare_batch(next(data)); out = recipe.run_forward(nets, batch)
     for update in recipe.updates(models, train.d_steps):
         for r in range(update.repeat):
             if r > 0:  # every run after an update's first draws a new batch
-                batch = next(data); out = recipe.run_forward(nets, batch)
+                batch = recipe.prepare_batch(next(data)); out = recipe.run_forward(nets, batch)
             loss, logs = update.loss(nets_for(update), batch, out)
             ... backward, clip, step the update's optimizers (found_inf skip), schedulers, EMA ...
 
@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..registry import DISCRIMINATORS, GENERATORS, Registry
 
 Batch = dict[str, torch.Tensor]
@@ -93,6 +94,8 @@ class Recipe(nn.Module):
     required_losses: ClassVar[tuple[str, ...]] = ()
     ema_slots: ClassVar[tuple[str, ...]] = ("generator",)
     inference_slots: ClassVar[tuple[str, ...]] = ("generator",)
+    # the generator update gives the adversarial loss D(real) too (the relativistic objective needs it)
+    passes_real_logits: ClassVar[bool] = False
 
     def __init__(self, losses: dict[str, nn.Module]):
         super().__init__()
@@ -111,6 +114,10 @@ class Recipe(nn.Module):
         adv = self.losses[loss] if loss in self.losses else None
         if D is not None and hasattr(adv, "check_discriminator"):
             adv.check_discriminator(D)
+        if getattr(adv, "needs_real_logits", False) and not self.passes_real_logits:
+            raise ConfigError(f"{adv.name!r} needs D's logits on real images in the generator loss, which the "
+                              f"{type(self).__name__} recipe does not pass; use another objective (the sr recipe "
+                              f"supports it)", f"losses.{loss}.objective")
 
     # --- training (the engine's side of the contract) --------------------------------
     def updates(self, slots: Collection[str], d_steps: int = 1) -> list[Update]:
@@ -123,6 +130,14 @@ class Recipe(nn.Module):
     def run_forward(self, nets: Nets, batch: Batch) -> Outputs:
         """The networks' outputs for a batch, shared by the updates that follow."""
         raise NotImplementedError
+
+    def prepare_batch(self, batch: Batch) -> Batch:
+        """Device-side batch synthesis, once per training batch drawn, before ``run_forward``.
+
+        The engine calls it on the training device, in fp32 (autocast off) and without
+        gradients, as BasicSR's ``feed_data`` synthesises Real-ESRGAN's LR images on the GPU
+        (:mod:`i2i.recipes.real_esrgan`). Default: the batch unchanged."""
+        return batch
 
     def train_state(self) -> dict[str, Any]:
         """This process's training state beyond the networks (e.g. a history of generated images),

@@ -62,6 +62,7 @@ class SuperResolution(GeneratorRecipe):
     optional_models = ("discriminator",)
     loss_slots = ("pixel", "content", "adversarial")
     grid_nrow = 3  # samples(): one [bicubic | SR | HR] triple per row
+    passes_real_logits = True  # the relativistic objective (ESRGAN) gets D(hr) in the generator loss
 
     def __init__(self, losses: dict[str, nn.Module], scale: int = 4, eval_tile: int | None = None,
                  eval_tile_overlap: int = 32):
@@ -113,7 +114,10 @@ class SuperResolution(GeneratorRecipe):
         if "content" in self.losses:
             terms["g/content"] = self.losses["content"](fake, hr)
         if "adversarial" in self.losses and D is not None:
-            terms["g/adv"] = self.losses["adversarial"].g_loss(D(fake))
+            adv = self.losses["adversarial"]
+            # ESRGAN's relativistic G loss also needs D(real); detached, D is not updated here
+            real_logits = D(hr).detach() if adv.needs_real_logits else None
+            terms["g/adv"] = adv.g_loss(D(fake), real_logits)
         # float32 sum: under fp16 autocast the terms may differ in dtype
         total = sum((t.float() for t in terms.values()), fake.new_zeros((), dtype=torch.float32))
         logs: Logs = {k: v.detach() for k, v in terms.items()}
