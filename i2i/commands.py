@@ -50,6 +50,8 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--output-dir", help="run directory (default runs/<name>-<time>)")
     p.add_argument("--resume", nargs="?", const=True, default=None,
                    help="continue from the latest checkpoint of --output-dir, or from PATH (run dir or checkpoint)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="the run directory holds an earlier run: move it aside to <dir>.old-<time> (never deleted) and start afresh")
     p.add_argument("--list", action="store_true", help="list registered networks, losses, datasets, recipes")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     args = p.parse_intermixed_args(argv)
@@ -62,7 +64,7 @@ def train_main(argv: list[str]) -> int:
     from .engine.trainer import Trainer
 
     cfg = load_config(find_config(args.config), args.overrides)
-    trainer = Trainer(cfg, output_dir=args.output_dir, resume=args.resume)
+    trainer = Trainer(cfg, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite)
     run_dir = trainer.fit()
     if trainer.is_main:
         print(f"run directory: {run_dir}")

@@ -228,12 +228,37 @@ def resolve_run_dir(name: str, output_dir: str | Path | None, resume: bool | str
     return Path("runs") / f"{name}-{stamp}"
 
 
+RUN_FILES = ("checkpoints", "metrics.jsonl", "config.yaml", "export", "samples", "plots", "wandb", "tensorboard")
+
+
+def run_files(folder: Path) -> list[str]:
+    """What in ``folder`` a training run made (its lock aside): a new run never mixes into them."""
+    return [n for n in RUN_FILES if (Path(folder) / n).exists()]
+
+
+def move_aside(folder: Path, stamp: str) -> Path:
+    """``--overwrite``: rename an earlier run to ``<folder>.old-<stamp>`` (never deleted); returns it."""
+    aside = folder.with_name(f"{folder.name}.old-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = folder.with_name(f"{folder.name}.old-{stamp}-{n}")
+    with writing(aside):
+        os.rename(folder, aside)
+    return aside
+
+
 def resume_candidates(run_dir: Path, resume: bool | str | None) -> list[Path]:
     """The checkpoints to try, newest first (one when a checkpoint was named); without
     ``resume`` a run directory holding checkpoints is refused (nothing is overwritten)."""
     if not resume:
         if latest_checkpoint(run_dir) is not None:
-            raise CheckpointError(f"{run_dir} already holds checkpoints: add --resume to continue it, or choose another --output-dir")
+            raise CheckpointError(f"{run_dir} already holds checkpoints: add --resume to continue it, --overwrite to move "
+                                  "it aside and start afresh, or choose another --output-dir")
+        found = run_files(run_dir)
+        if found:
+            raise CheckpointError(f"{run_dir} already holds another run ({', '.join(found)}): add --overwrite to move it "
+                                  "aside and start afresh (nothing is deleted), or choose another --output-dir")
         return []
     p = Path(resume) if isinstance(resume, str) else run_dir
     if STEP_RE.match(p.name):

@@ -62,7 +62,8 @@ def _batches(tiles: list[Tile], batch: int) -> list[list[Tile]]:
 
 @torch.no_grad()
 def tiled_apply(fn: Callable[[Tensor], Tensor], image: Tensor, scale: int = 1, tile: int = 128,
-                overlap: int = 16, output_device: torch.device | str | None = None, batch: int = 1) -> Tensor:
+                overlap: int = 16, output_device: torch.device | str | None = None, batch: int = 1,
+                progress: Callable[[int, int], None] | None = None) -> Tensor:
     """Apply ``fn`` to ``image`` in overlapping tiles; returns what ``fn(image)`` would.
 
     Args:
@@ -77,6 +78,8 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], image: Tensor, scale: int = 1, t
             interior ones) are stacked on the batch axis, up to ``batch`` at a time, so a GPU
             gets enough work per call; per-sample networks (eval-mode BN) give the same
             values as one tile at a time.
+        progress: called as ``progress(done, total)`` after each ``fn`` call (tiles done so far,
+            tiles in all): the tools' per-image tile bar.
 
     Returns:
         (N, C', H·scale, W·scale) tensor, equal to ``fn(image)`` within float round-off when
@@ -89,7 +92,9 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], image: Tensor, scale: int = 1, t
                          f"{overlap}, {scale}, {batch}")
     n, _, h, w = image.shape
     out: Tensor | None = None
-    for group in _batches(_tiles(h, w, tile, overlap), batch):
+    groups = _batches(_tiles(h, w, tile, overlap), batch)
+    total, done = sum(len(g) for g in groups), 0
+    for group in groups:
         ey0, ey1, ex0, ex1 = group[0][4:]
         patches = [image[:, :, t[4]:t[5], t[6]:t[7]] for t in group]
         res = fn(patches[0] if len(group) == 1 else torch.cat(patches))
@@ -105,6 +110,9 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], image: Tensor, scale: int = 1, t
             oy, ox = (y0 - ty0) * scale, (x0 - tx0) * scale
             core = res[k * n:(k + 1) * n, :, oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
             out[:, :, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = core.to(out.device)
+        done += len(group)
+        if progress is not None:
+            progress(done, total)
     assert out is not None  # H, W >= 1 guarantees at least one tile
     return out
 

@@ -1,7 +1,9 @@
 """A newcomer's first hour (issue 27): shipped models by name at every door, model cards that are right."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +100,72 @@ def test_plots_draw_one_run_and_put_gradient_norms_on_their_own_axes(tmp_path: P
                                  "gradient norms": ["d/grad_norm", "g/grad_norm"]}
     assert [p.name for p in plot_curves(tmp_path)] == ["loss_curves.png", "d_scores.png"]
     assert Image.open(tmp_path / "plots" / "loss_curves.png").size == (1800, 400)  # three panels of 6×4 in at 100 dpi
+
+
+def test_a_run_folder_holds_one_run_and_overwrite_keeps_the_old_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from i2i.commands import train_main
+
+    tiny = ["cgan_mnist", "logging.tracker=none", "logging.progress=false", "eval.every=0", "eval.at_end=false",
+            "logging.sample_every=0", "models.generator.base_channels=8", "models.discriminator.base_channels=8",
+            "data.batch_size=8", "train.max_steps=2", "train.ckpt_every=0", "--output-dir", str(tmp_path / "run")]
+    assert cli_run(train_main, tiny) == 0  # no checkpoint (ckpt_every=0 saves only the export): an "interrupted" run
+    shutil.rmtree(tmp_path / "run" / "checkpoints", ignore_errors=True)
+    first = (tmp_path / "run" / "metrics.jsonl").read_text()
+    capsys.readouterr()
+    assert cli_run(train_main, tiny) == 2  # the same folder again: refused, nothing appended
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'run'} already holds another run (") and "--overwrite" in err, err
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == first
+    assert cli_run(train_main, [*tiny, "--overwrite"]) == 0
+    out = capsys.readouterr().out
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.old-")]
+    assert len(aside) == 1 and f"kept as {aside[0]}" in out
+    assert (aside[0] / "metrics.jsonl").read_text() == first  # the old run, whole
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps)  # one run's log, no second run appended
+    assert cli_run(train_main, [*tiny, "--overwrite", "--resume"]) == 2
+    assert "give --resume or --overwrite, not both" in capsys.readouterr().err
+
+
+def test_a_large_image_shows_tile_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from i2i.apps.common import TileBar
+    from i2i.pipelines.super_resolution import SuperResolutionPipeline
+
+    pipe = SuperResolutionPipeline(load_model("srresnet_x4_small", device="cpu"), tile=16)
+    calls: list[tuple[int, int]] = []
+    pipe.progress = lambda done, total: calls.append((done, total))
+    pipe(np.zeros((40, 50, 3), np.uint8))  # 3 × 4 tiles of 16
+    assert calls == [(k, 12) for k in range(1, 13)]
+    stream = io.StringIO()
+    bar = TileBar(min_tiles=4, stream=stream)
+    pipe.progress = bar
+    out = pipe(np.zeros((40, 50, 3), np.uint8))
+    assert out.shape == (160, 200, 3) and bar.updates == 12 and bar.bar is None  # one update per tile, closed at the end
+    shown = stream.getvalue()
+    assert "tiles:" in shown and "/12 [" in shown and "<00:" in shown  # the count and the time left
+    small = TileBar(min_tiles=4, stream=io.StringIO())
+    pipe.progress = small
+    pipe(np.zeros((16, 16, 3), np.uint8))  # one tile: no bar
+    assert small.updates == 0
+
+
+def test_the_evaluation_classifier_says_it_trains_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from i2i.metrics import generation
+
+    class Tiny:  # a data set's interface for get_classifier: images, labels, fingerprint
+        images = torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8)
+        labels = torch.arange(64) % 10
+
+        def fingerprint(self) -> str:
+            return "tiny-test"
+
+    monkeypatch.setenv("I2I_CACHE", str(tmp_path))
+    monkeypatch.setattr(generation, "train_classifier", lambda images, labels, n: generation.DigitClassifier(n))
+    generation.get_classifier(Tiny())
+    err = capsys.readouterr().err
+    assert err.startswith("training the evaluation classifier once, on 64 digits (later evaluations reuse it from ")
+    generation.get_classifier(Tiny())  # cached: silent
+    assert capsys.readouterr().err == ""

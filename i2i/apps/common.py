@@ -212,6 +212,28 @@ def one_line_error(src: Path, e: BaseException) -> str:
     return msg if str(src) in msg else f"{src}: {msg}"
 
 
+class TileBar:
+    """``progress(done, total)`` for a tiled pipeline: a tqdm bar over one image's tiles, with the
+    time left, for images of ``min_tiles`` tiles or more; quiet when stderr is not a terminal
+    (``stream`` overrides, for tests). One bar per image, removed when the image is done."""
+
+    def __init__(self, min_tiles: int = 4, stream: Any = None):
+        self.min_tiles, self.stream, self.bar, self.updates = min_tiles, stream, None, 0
+
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None and total >= self.min_tiles and done < total:
+            self.bar = tqdm(total=total, desc="  tiles", unit="tile", leave=False, file=self.stream or sys.stderr,
+                            disable=None if self.stream is None else False, dynamic_ncols=True, mininterval=0.5)
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            self.updates += 1
+            if done >= total:
+                self.bar.close()
+                self.bar = None
+
+
 def check_writable(folders: set[Path]) -> None:
     """Each output folder made (if missing) and probed with a temporary file before any input is
     read: a read-only or missing-permission target is one line and exit 2, not one failure per file."""

@@ -31,7 +31,8 @@ from ..data.io import image_metadata, read_image, save_image_keep_depth
 from ..errors import ConfigError
 from ..inference import LoadedModel
 from ..pipelines.super_resolution import DEFAULT_TILE, SuperResolutionPipeline, probe_input
-from .common import FileLoop, LoopResult, add_file_args, add_format_args, cli_flags, dataset_from_config, output_ext
+from .common import (FileLoop, LoopResult, TileBar, add_file_args, add_format_args, cli_flags, dataset_from_config,
+                     output_ext)
 
 __all__ = ["add_infer_args", "infer", "add_eval_args", "evaluate", "probe_input"]
 
@@ -79,6 +80,7 @@ def add_infer_args(p: argparse.ArgumentParser) -> None:
 def infer(model: LoadedModel, args: argparse.Namespace) -> int:
     """Upscale every INPUT; returns 0, or 1 if any file failed (each reported on stderr)."""
     pipe = _pipeline(model, args)
+    pipe.progress = TileBar()  # a large photo's tiles, with the time left (files are counted by the loop's bar)
     ext, s = output_ext(args), f"{args.outscale:g}" if args.outscale else str(pipe.scale)
 
     def write(src: Path, dst: Path, sr: np.ndarray) -> str | None:  # the source's ICC profile and EXIF kept

@@ -186,7 +186,8 @@ class NonFiniteGuard:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, output_dir: str | Path | None = None, resume: bool | str | None = None):
+    def __init__(self, cfg: Config, output_dir: str | Path | None = None, resume: bool | str | None = None,
+                 overwrite: bool = False):
         from accelerate import PartialState
 
         self.cfg = cfg
@@ -197,8 +198,12 @@ class Trainer:
 
         state = PartialState(cpu=use_cpu())  # process group first: every process must agree on the run directory
         self.run_dir = self._resolve_run_dir(output_dir, resume)
-        made = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]  # what a failed start removes again
         self._lock = ckpt.RunLock(self.run_dir)
+        if overwrite:
+            if resume:
+                raise CheckpointError("give --resume or --overwrite, not both")
+            self._move_earlier_run_aside(state)
+        made = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]  # what a failed start removes again
         self._take_lock(state)
         try:
             self._setup(resume)
@@ -211,6 +216,25 @@ class Trainer:
                     except OSError:
                         break
             raise
+
+    def _move_earlier_run_aside(self, state: Any) -> None:
+        """``--overwrite``: an earlier run in the run directory is renamed to ``<dir>.old-<time>``
+        (kept, never deleted) once its lock shows that no training is using it."""
+        from accelerate.utils import broadcast_object_list
+
+        outcome: list[str | None] = [None]
+        if state.is_main_process and ckpt.run_files(self.run_dir):
+            try:
+                self._lock.acquire()  # refused while another training holds the folder
+                self._lock.release()
+                aside = ckpt.move_aside(self.run_dir, time.strftime("%Y%m%d-%H%M%S"))
+                print(f"--overwrite: the earlier run in {self.run_dir} is kept as {aside}")
+            except CheckpointError as e:
+                outcome = [str(e)]
+        if state.num_processes > 1:
+            broadcast_object_list(outcome)
+        if outcome[0]:
+            raise CheckpointError(outcome[0])
 
     def _take_lock(self, state: Any) -> None:
         """The main process locks the run directory; every process learns the outcome (no hang)."""

@@ -15,6 +15,7 @@ The classifier is cached per data set (content hash) under ``$I2I_CACHE`` (defau
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def _train_classifier(images: Tensor, labels: Tensor, num_classes: int, epochs: 
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     model.train()
     step = 0
+    from tqdm import tqdm
+
+    bar = tqdm(total=steps, desc="evaluation classifier", unit="step", leave=False, file=sys.stderr, disable=None,
+               dynamic_ncols=True, mininterval=1.0)  # quiet when stderr is not a terminal
     for _ in range(epochs):
         perm = torch.randperm(n, generator=g)
         for b in range(max(1, n // batch_size)):
@@ -81,6 +86,8 @@ def _train_classifier(images: Tensor, labels: Tensor, num_classes: int, epochs: 
             opt.step()
             sched.step()
             step += 1
+            bar.update(1)
+    bar.close()
     return model.eval()
 
 
@@ -93,6 +100,9 @@ def get_classifier(dataset, num_classes: int = 10) -> DigitClassifier:  # noqa: 
     if path.is_file():
         model.load_state_dict(load_file(str(path)))
         return model.eval()
+    if os.environ.get("RANK", "0") == "0":  # one line per job, not per process
+        print(f"training the evaluation classifier once, on {len(dataset.images):,} digits "
+              f"(later evaluations reuse it from {path.parent})", file=sys.stderr, flush=True)
     model = train_classifier(dataset.images, dataset.labels, num_classes)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")

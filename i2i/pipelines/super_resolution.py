@@ -22,6 +22,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import math
 from pathlib import Path
 
@@ -98,7 +100,8 @@ def probe_input(model: LoadedModel | nn.Module) -> tuple[Tensor]:
 # --- the core: (1, 3, h, w) float -> upscaled buffer ------------------------------------------
 @torch.no_grad()
 def sr_tiles(G: nn.Module, rgb: Tensor, scale: int, tile: int, overlap: int, gray: bool = False,
-             out_dtype: torch.dtype = torch.float32, batch: int = 1) -> Tensor:
+             out_dtype: torch.dtype = torch.float32, batch: int = 1,
+             progress: Callable[[int, int], None] | None = None) -> Tensor:
     """G on (N, 3, h, w) in [0, 1], tiled, clamped -> (N, 3 or 1, h·s, w·s) ``out_dtype`` on the CPU.
 
     uint8: values rounded to {0..255}; float32: in [0, 1]. Each tile is converted before it
@@ -115,7 +118,7 @@ def sr_tiles(G: nn.Module, rgb: Tensor, scale: int, tile: int, overlap: int, gra
             return y.mul_(255.0).round_().to(torch.uint8).cpu()
         return y.cpu()
 
-    return tiled_apply(fn, rgb, scale=scale, tile=tile, overlap=overlap, output_device="cpu", batch=batch)
+    return tiled_apply(fn, rgb, scale=scale, tile=tile, overlap=overlap, output_device="cpu", batch=batch, progress=progress)
 
 
 def _as_hwc(image: np.ndarray | Tensor) -> np.ndarray:
@@ -169,11 +172,13 @@ class SuperResolutionPipeline:
 
             G = fast_inference(G, next(G.parameters()).device, probe=probe_input(G))
         self.generator = G
+        self.progress: Callable[[int, int], None] | None = None
+        """``progress(done, total)`` tiles of the image being upscaled (the tools' tile bar)."""
 
     def tensor(self, lr: Tensor) -> Tensor:
         """(N, 3, h, w) float in [0, 1] -> (N, 3, h·s, w·s) float32 in [0, 1], on the CPU."""
         return sr_tiles(self.generator, lr, self.scale, self.tile or max(lr.shape[-2:]), self.overlap,
-                        batch=self.tile_batch)
+                        batch=self.tile_batch, progress=self.progress)
 
     def __call__(self, image: np.ndarray | Tensor) -> np.ndarray:
         """Super-resolve one image.
@@ -204,7 +209,7 @@ class SuperResolutionPipeline:
         if colour_c == 1:
             lr = lr.expand(1, 3, h, w)  # a view: the RGB replica costs no memory
         sr = sr_tiles(self.generator, lr, s, self.tile or max(h, w), self.overlap, gray=colour_c == 1,
-                      out_dtype=torch.uint8 if as_u8 else torch.float32, batch=self.tile_batch)
+                      out_dtype=torch.uint8 if as_u8 else torch.float32, batch=self.tile_batch, progress=self.progress)
         out = np.empty((h * s, w * s, c), dtype=np.uint8 if as_u8 else np.float32)
         out[..., :colour_c] = sr[0].permute(1, 2, 0).numpy()
         del sr
