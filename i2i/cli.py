@@ -12,6 +12,14 @@ EXIT_USER_ERROR = 2
 EXIT_FAILURE = 1
 
 
+def _quiet_launcher() -> None:
+    """A user error under ``accelerate launch``: one ``error:`` line, not the launcher's traceback
+    (:func:`i2i.distributed.end_launcher_quietly`)."""
+    from .distributed import end_launcher_quietly
+
+    end_launcher_quietly()
+
+
 def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     """Run ``main``; user errors print ``error: <one line>`` (traceback only with --debug)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -28,6 +36,7 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
         if debug:
             raise
         print(f"error: {one_line(str(e))}", file=sys.stderr)
+        _quiet_launcher()
         return EXIT_USER_ERROR
     except Exception as e:  # noqa: BLE001  (a bug or an environment problem: still one line)
         if debug:
@@ -36,6 +45,7 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
             reason = write_reason(e) or e.strerror or str(e)
             verb = "cannot write: " if e.errno in (errno.EROFS, errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ""
             print(f"error: {one_line(str(e.filename))}: {verb}{one_line(reason)}", file=sys.stderr)
+            _quiet_launcher()
             return EXIT_USER_ERROR
         msg = one_line(str(e).strip().splitlines()[0]) if str(e).strip() else ""
         print(f"error: {type(e).__name__}: {msg} (run with --debug for the traceback)", file=sys.stderr)

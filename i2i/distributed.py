@@ -52,6 +52,39 @@ def relaunch_cpu_workers(script: str | None, argv: list[str], module: str | None
     return subprocess.call(cmd, env=env)
 
 
+def under_accelerate_launcher() -> bool:
+    """This process is the one child of ``accelerate launch``'s simple launcher (one process, or
+    ``--cpu``): the parent's command line is ``accelerate launch …`` / ``-m accelerate.commands.launch``
+    and no process group was set up for us."""
+    if any(v in os.environ for v in WORLD_VARS):
+        return False
+    try:
+        argv = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode(errors="ignore").split("\0")
+    except OSError:
+        return False
+    text = " ".join(argv)
+    return ("accelerate" in text and " launch" in text) or "accelerate.commands.launch" in text
+
+
+def end_launcher_quietly() -> None:
+    """After a one-line user error under ``accelerate launch``: ask the launcher to stop with SIGTERM.
+
+    Its simple launcher re-raises a failed child as ``CalledProcessError`` with a 15-line
+    traceback that repeats our error line as a ``RuntimeError``; on SIGTERM it instead drains the
+    child's stderr (our line is already written and flushed) and exits with 143, quietly. Only
+    done when the parent is that launcher (:func:`under_accelerate_launcher`).
+    """
+    import signal
+
+    if under_accelerate_launcher():
+        sys.stderr.flush()
+        sys.stdout.flush()
+        try:
+            os.kill(os.getppid(), signal.SIGTERM)
+        except OSError:
+            pass
+
+
 def use_cpu() -> bool:
     return _flag("ACCELERATE_USE_CPU")
 

@@ -169,3 +169,20 @@ def test_the_evaluation_classifier_says_it_trains_once(tmp_path: Path, monkeypat
     assert err.startswith("training the evaluation classifier once, on 64 digits (later evaluations reuse it from ")
     generation.get_classifier(Tiny())  # cached: silent
     assert capsys.readouterr().err == ""
+
+
+def test_a_user_error_under_accelerate_launch_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", str(root / "tools" / "train.py"), "cgan_mnist",
+           "models.generator.base_channels=100000", "--output-dir", str(tmp_path / "run")]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert r.returncode != 0
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert lines == ["error: models.generator: the network would have more than 2,000,000,000 parameters: the value is out "
+                     "of range (or the file is damaged)"], r.stderr[-3000:]
+    assert "Traceback" not in r.stderr and not (tmp_path / "run").exists()
