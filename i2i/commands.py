@@ -77,7 +77,10 @@ def infer_main(argv: list[str]) -> int:
     if ready is None:
         return 0
     app, model, args, _ = ready
-    return app.infer(model, args)
+    from .apps.video import job_options
+
+    with job_options(args):  # --codec, --batch, --resume, … for the file loop (i2i/apps/video.py)
+        return app.infer(model, args)
 
 
 def _print_table(metrics: dict) -> None:

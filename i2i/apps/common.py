@@ -162,6 +162,10 @@ def add_format_args(p: argparse.ArgumentParser) -> None:
 def output_ext(args: argparse.Namespace) -> str | None:
     """``--ext`` as a suffix (None = each input's own), checked along with the other output flags."""
     ext = "png" if args.ext is None else args.ext.lower().lstrip(".")
+    from .video import VIDEO_EXTENSIONS
+
+    if f".{ext}" in VIDEO_EXTENSIONS:  # --ext mp4: the container of video outputs (i2i/apps/video.py); images: PNG
+        ext = "png"
     if ext not in _EXTS:
         raise ConfigError(f"expected png, jpg, webp or auto, got {args.ext!r}", "--ext")
     if not 1 <= args.quality <= 100:
@@ -180,6 +184,9 @@ def add_file_args(p: argparse.ArgumentParser, inputs_help: str, default_folder: 
     p.add_argument("inputs", nargs="+", metavar="INPUT", help=inputs_help)
     p.add_argument("-o", "--output", default=None,
                    help=output_help or f"output file (one input file) or folder (default ./{default_folder}/)")
+    from .video import add_video_args
+
+    add_video_args(p)  # video files (i2i/apps/video.py) and big jobs: --codec, --crf, --batch, --resume, …
 
 
 @contextlib.contextmanager
@@ -306,6 +313,15 @@ class FileLoop:
         ``summary``: the last stdout line, from the :class:`LoopResult` (default
         :meth:`default_summary`).
         """
+        from .video import split_inputs
+
+        videos, inputs = split_inputs(inputs)
+        if videos:  # video files: frame by frame through self.process (i2i/apps/video.py); the rest as below
+            from .video import run_videos
+
+            code = run_videos(self, videos, output, len(videos) == 1 and not inputs, default_folder, suffix)
+            return max(code, self.run(inputs, output, default_folder, suffix=suffix, ext=ext, png_only=png_only,
+                                      summary=summary)) if inputs else code
         files, errors = collect_inputs(inputs)
         if not files:
             for e in errors or ["no input images"]:
