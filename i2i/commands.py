@@ -156,11 +156,13 @@ def demo_main(argv: list[str]) -> int:
 def _entry(main: object, name: str) -> None:
     from .distributed import relaunch_cpu_workers
 
-    if name in ("train", "eval"):  # accelerate launch --cpu --num_processes N
+    if name in ("train", "eval", "infer"):  # accelerate launch --cpu --num_processes N
         code = relaunch_cpu_workers(None, [name, *sys.argv[1:]], module=__name__)
         if code is not None:
             sys.exit(code)
-    sys.exit(run(main))  # type: ignore[arg-type]
+    from .distributed import worker_exit
+
+    sys.exit(worker_exit(run(main)))  # type: ignore[arg-type]
 
 
 def train() -> None:

@@ -333,21 +333,37 @@ class FileLoop:
             refuse_overwriting_inputs(files, [e for dst in outputs for e in self.extra_outputs(dst)])
         ignored = sum(1 for i in inputs if Path(i).expanduser().is_dir() for q in Path(i).expanduser().iterdir()
                       if q.is_file() and not is_image_file(q) and not q.name.startswith("."))
-        result = LoopResult(files, outputs, single, ignored, failed=len(errors))
-        for e in errors:  # after -o is known to be usable: a bad -o is the only line
+        from .jobs import Job, atomic_writer
+        from .video import current_options
+
+        job, resume = Job.current(), current_options().resume  # i2i/apps/jobs.py: processes of a launch
+        result = LoopResult(files, outputs, single, ignored, failed=len(errors) if job.main else 0)
+        for e in errors if job.main else []:  # after -o is known to be usable: a bad -o is the only line
             print(f"error: {e}", file=sys.stderr)
+        todo = [(f, o) for f, o in zip(files, outputs) if not (resume and o.is_file())]
+        if resume and job.main and len(todo) < len(files):
+            print(f"skipped {len(files) - len(todo)} complete output(s) (--resume)")
+        mine = job.share(todo)
         bar = None
-        if self.progress is not None:
+        if self.progress is not None and job.main:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(files), desc=self.progress, unit="img", disable=len(files) < 2, file=sys.stderr,
+            bar = tqdm(total=len(todo), desc=self.progress, unit="img", disable=len(todo) < 2, file=sys.stderr,
                        dynamic_ncols=True)
+        write = self.write
+        if resume or job.size > 1:  # outputs renamed when complete (what --resume trusts)
+            self.write = atomic_writer(write)
+        share = LoopResult([f for f, _ in mine], [o for _, o in mine], single, ignored)
         try:
-            self._loop(result, bar)
+            if mine:
+                self._loop(share, job.progress(bar))
         finally:
+            self.write = write
             if bar is not None:
                 bar.close()
-        line = (summary or self.default_summary)(result)
+        result.written = job.gather(share.written)
+        result.failed += sum(job.gather([share.failed]))
+        line = (summary or self.default_summary)(result) if job.main else None
         if line:
             print(line)
         return 1 if result.failed else 0
