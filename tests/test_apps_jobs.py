@@ -47,6 +47,7 @@ def _folder(root: Path, n: int = 7) -> Path:
     return root
 
 
+@pytest.mark.slow  # two launches of a gloo world (~25 s on 2 cores)
 def test_two_processes_write_the_same_bytes_and_one_summary(export: Path, tmp_path: Path) -> None:
     src = _folder(tmp_path / "in")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}

@@ -255,7 +255,7 @@ def test_output_stream_is_bounded_and_writer_fallback(tmp_path: Path) -> None:
 
 
 def test_a_killed_run_leaves_no_finished_file_and_resume_completes(export: Path, tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "long.mp4", n=400, audio=False)
+    clip = make_clip(tmp_path / "long.mp4", n=200, audio=False)
     out = tmp_path / "long_x4.mp4"
     part = tmp_path / ".long_x4.mp4.part"
     cmd = [sys.executable, str(ROOT / "tools" / "infer.py"), "--task", "sr", "--checkpoint", str(export),
@@ -270,4 +270,31 @@ def test_a_killed_run_leaves_no_finished_file_and_resume_completes(export: Path,
     proc.wait()
     assert not out.exists()  # only the .part, which no one takes for a finished video
     assert subprocess.run([*cmd, "--resume"], env=env, capture_output=True).returncode == 0
-    assert len(decode(out)[0]) == 400
+    assert len(decode(out)[0]) == 200
+
+
+@pytest.mark.slow  # two launches of a gloo world (~25 s on 2 cores)
+def test_two_processes_cut_a_video_at_exact_frames_and_join_it(export: Path, tmp_path: Path) -> None:
+    """``accelerate launch --cpu --num_processes 2``: frames 0-3 and 4-6 in two segments, joined
+    without re-encoding; the same frames (lossless H.264 4:4:4), pts and audio as one process."""
+    clip = make_clip(tmp_path / "vfr.mp4", n=7, vfr=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    base = [str(ROOT / "tools" / "infer.py"), "--task", "sr", "--checkpoint", str(export), "--device", "cpu", str(clip),
+            "--crf", "0", "--pix-fmt", "yuv444p", "--batch", "2"]
+    one = subprocess.run([sys.executable, *base, "-o", str(tmp_path / "one.mp4")], capture_output=True, text=True,
+                         env=env, timeout=300)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(29000 + os.getpid() % 500)]
+    two = subprocess.run([*launch, *base, "-o", str(tmp_path / "two.mp4")], capture_output=True, text=True, env=env,
+                         timeout=300, cwd=tmp_path)
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-2000:]
+    assert sum(line.startswith(str(clip)) for line in two.stdout.splitlines()) == 1, two.stdout  # one line
+    f1, p1, tb1, _ = decode(tmp_path / "one.mp4")
+    f2, p2, tb2, _ = decode(tmp_path / "two.mp4")
+    _, p0, tb0, _ = decode(clip)
+    assert len(f2) == len(f1) == 7
+    assert [p * tb2 for p in p2] == [p * tb0 for p in p0] == [p * tb1 for p in p1]
+    for i, (a, b) in enumerate(zip(f1, f2)):
+        assert np.array_equal(a, b), i
+    assert audio_packets(tmp_path / "two.mp4") == audio_packets(clip)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # segments removed

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, I2IError
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoOptions", "add_video_args", "job_options", "current_options", "is_video_file",
            "frame_to_rgb", "run_videos", "process_video", "can_carry"]
@@ -235,6 +235,7 @@ def _sr_batch(pipe: Any, frames: list[np.ndarray]) -> list[np.ndarray]:
 
 # --- one video ------------------------------------------------------------------------------
 _END = object()
+PER_FILE_ERRORS_VIDEO = (I2IError, OSError, ValueError, RuntimeError)
 
 
 class _Failed:
@@ -330,11 +331,13 @@ def _pix_fmt(opts: VideoOptions, codec: str, in_fmt: str | None) -> str:
 
 
 def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], list[np.ndarray]],
-                  opts: VideoOptions, progress: Any = None) -> VideoResult:
+                  opts: VideoOptions, progress: Any = None, frame_range: tuple[int, int] | None = None) -> VideoResult:
     """Decode ``src``, map its frames through ``frames_fn`` ``opts.batch`` at a time, encode ``dst``.
 
     Written as ``.<dst name>.part`` and renamed to ``dst`` when complete; on any failure the
     partial file is removed and a :class:`~i2i.errors.DataError` names the file.
+    ``frame_range=(a, b)``: only frames a..b-1 (presentation order), video only, without B-frames
+    (a segment of :func:`run_sharded`, joined by :func:`join_segments`).
     """
     import av
 
@@ -344,7 +347,7 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
     inp = _open_input(src)
     vin = inp.streams.video[0]
     vin.thread_type = "AUTO"
-    kept = [s for s in inp.streams if s.type in ("audio", "subtitle")]
+    kept = [s for s in inp.streams if s.type in ("audio", "subtitle")] if frame_range is None else []
     notes: list[str] = []
     carried = []
     for s in kept:
@@ -363,7 +366,8 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
     q_out: queue.Queue = queue.Queue(maxsize=2 * batch + 4)
     stop = threading.Event()
     tmp = dst.with_name(f".{dst.name}.part")
-    state: dict[str, Any] = {"decoded": 0, "rotation": 0}
+    state: dict[str, Any] = {"decoded": 0, "rotation": 0, "index": -1}
+    first, stop_at = frame_range or (0, None)
 
     def decode() -> None:
         try:
@@ -371,6 +375,11 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
             for packet in inp.demux([vin, *carried]):
                 if packet.stream.index == vin.index:
                     for frame in vin.decode(packet):
+                        state["index"] += 1
+                        if state["index"] < first:
+                            continue
+                        if stop_at is not None and state["index"] >= stop_at:
+                            break
                         if state["decoded"] == 0:
                             state["rotation"] = int(getattr(frame, "rotation", 0) or 0)
                             state["colour"] = (frame.color_range, frame.colorspace, frame.color_primaries,
@@ -384,6 +393,8 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
                         _put(q_in, ("v", frame_to_rgb(frame), pts), stop)
                 elif packet.stream.index in idx and packet.size and packet.dts is not None:
                     _put(q_in, ("p", packet), stop)
+                if stop_at is not None and state["index"] >= stop_at:
+                    break
             _put(q_in, _END, stop)
         except _Aborted:
             pass
@@ -420,6 +431,8 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
                 options["b"] = "0"  # constant quality
         if opts.preset is not None:
             options["preset"] = opts.preset
+        if frame_range is not None and codec in ("libx264", "libx265"):
+            options["bf"] = "0"  # segments joined by their packets need dts == pts at every boundary
         cc.options = options
         if state["rotation"]:
             vout.set_display_rotation(state["rotation"])
@@ -515,9 +528,14 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
             raise DataError(f"{dst}: the encoder stopped before the end")
         if state["decoded"] == 0:
             raise DataError(f"{src}: the video has no frames")
+        if stop_at is not None:
+            if state["decoded"] < stop_at - first:
+                raise DataError(f"{src}: truncated: frames {first}..{stop_at - 1} expected, "
+                                f"{state['decoded']} decoded")
+            expected = 0
         if expected and state["decoded"] < expected:
             raise DataError(f"{src}: truncated: decoded {state['decoded']} of its {expected} frames")
-        end = _declared_end(vin)
+        end = _declared_end(vin) if frame_range is None else None
         if end is not None and state.get("last") is not None:
             gap = state.get("gap") or round(1 / (rate * tb_in))
             if (end - state["last"]) > 1.5 * gap + 1:  # the stream's own duration says more frames follow
@@ -564,42 +582,175 @@ def video_outputs(videos: list[Path], output: str | None, single: bool, default_
 def run_videos(loop: Any, videos: list[Path], output: str | None, single: bool, default_folder: str,
                suffix: str) -> int:
     """Every video through ``loop``'s per-image function (:meth:`i2i.apps.common.FileLoop.run`
-    calls it); one ``error:`` line per failed video; returns 0, or 1 if any failed."""
+    calls it); one ``error:`` line per failed video; returns 0, or 1 if any failed.
+
+    Under a launcher with several processes each video is cut at exact frame indices
+    (:func:`run_sharded`); every process returns the same code.
+    """
     from .common import PER_FILE_ERRORS, one_line_error
+    from .jobs import Job
 
     opts = current_options()
     _check_options(opts)
+    job = Job.current()
     outputs = video_outputs(videos, output, single, default_folder, suffix, opts.ext)
     frames_fn = _frame_function(loop, opts.batch)
     failed = written = frames = 0
     for src, dst in zip(videos, outputs):
         if opts.resume and dst.is_file():
-            print(f"{src} -> {dst} (complete: skipped)")
+            if job.main:
+                print(f"{src} -> {dst} (complete: skipped)")
             continue
         bar = None
         try:
             from tqdm import tqdm
 
             dst.parent.mkdir(parents=True, exist_ok=True)
-            total = _frame_count(src)
-            bar = tqdm(total=total or None, desc=f"{src.name}", unit="frame", file=sys.stderr, dynamic_ncols=True,
-                       disable=None)
-            r = process_video(src, dst, frames_fn, opts, bar)
+            total = count_frames(src) if job.size > 1 else _frame_count(src)
+            if job.main:
+                bar = tqdm(total=total or None, desc=f"{src.name}", unit="frame", file=sys.stderr, dynamic_ncols=True,
+                           disable=None)
+            if job.size > 1:
+                r = run_sharded(src, dst, frames_fn, opts, job, total, job.progress(bar))
+            else:
+                r = process_video(src, dst, frames_fn, opts, bar)
         except PER_FILE_ERRORS as e:
             if bar is not None:
                 bar.close()
             failed += 1
-            print(f"error: {one_line_error(src, e)}", file=sys.stderr)
+            if job.main:
+                print(f"error: {one_line_error(src, e)}", file=sys.stderr)
             continue
-        bar.close()
-        for note in r.notes:
-            print(f"warning: {src}: {note}", file=sys.stderr)
+        if bar is not None:
+            bar.close()
         written += 1
         frames += r.frames
-        print(f"{src} -> {dst} ({r.frames} frames, {r.frames / max(r.seconds, 1e-9):.1f} fps)")
-    if written and len(videos) > 1:
+        if job.main:
+            for note in r.notes:
+                print(f"warning: {src}: {note}", file=sys.stderr)
+            print(f"{src} -> {dst} ({r.frames} frames, {r.frames / max(r.seconds, 1e-9):.1f} fps)")
+    if written and len(videos) > 1 and job.main:
         print(f"wrote {written} video(s), {frames} frames, to {outputs[0].parent}" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
+
+
+# --- one video over several processes -------------------------------------------------------
+def count_frames(src: Path) -> int:
+    """The exact number of video frames: the stream's count where the container has one, else
+    its non-empty video packets (a demux pass, no decoding)."""
+    import av
+
+    inp = _open_input(src)
+    try:
+        v = inp.streams.video[0]
+        if v.frames:
+            return int(v.frames)
+        return sum(1 for pk in inp.demux(v) if pk.size)
+    except av.error.FFmpegError as e:
+        raise DataError(f"{src}: not a readable video ({one_reason(e)})") from None
+    finally:
+        inp.close()
+
+
+def segment_names(dst: Path, n: int) -> list[Path]:
+    """Where process k of n writes its part of ``dst`` (beside it, hidden, the same container)."""
+    return [dst.with_name(f".{dst.stem}.seg{k}of{n}{dst.suffix}") for k in range(n)]
+
+
+def run_sharded(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], list[np.ndarray]], opts: VideoOptions,
+                job: Any, total: int, progress: Any = None) -> VideoResult:
+    """This process's frames (a contiguous range of ``split_between_processes``) into its segment;
+    then the main process joins the segments and the source's audio into ``dst``.
+
+    Every process must call it (it synchronises); a failure in any process fails the video on
+    all of them, and the segments are removed. ``--resume``: a complete segment is kept.
+    """
+    t0 = time.perf_counter()
+    if total == 0:
+        raise DataError(f"{src}: the video has no frames")
+    share = job.share(list(range(total)))
+    segments = segment_names(dst, job.size)
+    mine = segments[job.rank]
+    error, r = None, VideoResult(0, 0.0, [])
+    try:
+        if share and not (opts.resume and mine.is_file()):
+            r = process_video(src, mine, frames_fn, opts, progress, frame_range=(share[0], share[-1] + 1))
+        elif share and progress is not None:
+            progress.update(len(share))
+    except PER_FILE_ERRORS_VIDEO as e:
+        error = e
+    errors = job.gather([None if error is None else f"{type(error).__name__}: {one_reason(error)}"])
+    done = sum(job.gather([r.frames]))
+    result = VideoResult(total if not any(errors) else done, 0.0, [])
+    if job.main and not any(errors):
+        try:
+            result.notes = join_segments(src, [seg for seg in segments if seg.is_file()], dst)
+        except BaseException as e:  # noqa: BLE001  (told to every process below)
+            error = e
+    told = job.gather([None if error is None or not job.main else one_reason(error)])
+    job.state.wait_for_everyone()
+    failure = next((e for e in errors + told if e), None)
+    if failure is None or not opts.resume:
+        for seg in segments if job.main else []:
+            seg.unlink(missing_ok=True)
+    if failure is not None:
+        if error is not None:
+            raise error
+        raise DataError(f"{src}: another process failed: {failure}")
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def join_segments(src: Path, segments: list[Path], dst: Path) -> list[str]:
+    """The segments' video packets one after another, and ``src``'s audio/subtitle packets,
+    interleaved by time into ``dst`` (no re-encoding; every timestamp as it is).
+    Returns the notes about streams the container could not carry."""
+    import heapq
+
+    import av
+
+    muxer = VIDEO_EXTENSIONS[dst.suffix.lower()]
+    tmp = dst.with_name(f".{dst.name}.part")
+    inp = _open_input(src)
+    segs = [av.open(str(seg)) for seg in segments]
+    notes: list[str] = []
+    try:
+        carried = []
+        for s in (s for s in inp.streams if s.type in ("audio", "subtitle")):
+            name = s.codec_context.name if s.codec_context is not None else "?"
+            if can_carry(muxer, name):
+                carried.append(s)
+            else:
+                notes.append(f"{s.type} stream {s.index} ({name}) cannot go into {dst.suffix} unchanged: dropped")
+        with av.open(str(tmp), "w", format=muxer) as out:
+            v0 = segs[0].streams.video[0]
+            vout = out.add_stream_from_template(v0)
+            vout.time_base = v0.time_base
+            maps = {s.index: out.add_stream_from_template(s) for s in carried}
+
+            def video() -> Iterator[tuple[Fraction, int, Any]]:
+                for seg in segs:
+                    for pk in seg.demux(seg.streams.video[0]):
+                        if pk.size:
+                            yield pk.dts * pk.time_base, 0, pk
+
+            def others() -> Iterator[tuple[Fraction, int, Any]]:
+                for pk in inp.demux(carried) if carried else []:
+                    if pk.size and pk.dts is not None:
+                        yield pk.dts * pk.time_base, 1, pk
+
+            for _, kind, pk in heapq.merge(video(), others(), key=lambda t: (t[0], t[1])):
+                pk.stream = vout if kind == 0 else maps[pk.stream.index]
+                out.mux(pk)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        for seg in segs:
+            seg.close()
+        inp.close()
+    return notes
 
 
 def _frame_count(src: Path) -> int:
