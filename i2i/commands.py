@@ -187,4 +187,8 @@ def demo() -> None:
 
 if __name__ == "__main__":  # python -m i2i.commands train … (how relaunched CPU workers start)
     MAINS = {"train": train_main, "infer": infer_main, "eval": eval_main, "export": export_main, "demo": demo_main}
-    sys.exit(run(MAINS[sys.argv[1]], sys.argv[2:]))
+    from .distributed import relaunch_cpu_workers, worker_exit
+
+    # accelerate launch --cpu --num_processes N -m i2i.commands infer …: the workers, as _entry starts them
+    code = relaunch_cpu_workers(None, sys.argv[1:], module="i2i.commands") if sys.argv[1] in ("train", "eval", "infer") else None
+    sys.exit(code if code is not None else worker_exit(run(MAINS[sys.argv[1]], sys.argv[2:])))

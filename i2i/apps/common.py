@@ -357,12 +357,15 @@ class FileLoop:
         try:
             if mine:
                 self._loop(share, job.progress(bar))
+            result.written = job.gather(share.written)  # waits for every process
+            result.failed += sum(job.gather([share.failed]))
+            if bar is not None and job.size > 1:
+                bar.n = len(todo)
+                bar.refresh()
         finally:
             self.write = write
             if bar is not None:
                 bar.close()
-        result.written = job.gather(share.written)
-        result.failed += sum(job.gather([share.failed]))
         line = (summary or self.default_summary)(result) if job.main else None
         if line:
             print(line)

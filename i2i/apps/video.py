@@ -33,9 +33,11 @@ frame per call (``--batch`` only sizes the queues).
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import os
 import queue
+import shutil
 import sys
 import tempfile
 import threading
@@ -195,6 +197,7 @@ def _frame_function(loop: Any, batch: int) -> Callable[[list[np.ndarray]], list[
     if batch > 1 and isinstance(pipe, SuperResolutionPipeline):
         return lambda frames: _sr_batch(pipe, frames)
     scratch = tempfile.mkdtemp(prefix="i2i_frames_")
+    atexit.register(shutil.rmtree, scratch, True)
 
     def one(frame: np.ndarray) -> np.ndarray:
         out = pipe(frame)
@@ -612,6 +615,9 @@ def run_videos(loop: Any, videos: list[Path], output: str | None, single: bool, 
                            disable=None)
             if job.size > 1:
                 r = run_sharded(src, dst, frames_fn, opts, job, total, job.progress(bar))
+                if bar is not None:
+                    bar.n = r.frames
+                    bar.refresh()
             else:
                 r = process_video(src, dst, frames_fn, opts, bar)
         except PER_FILE_ERRORS as e:
