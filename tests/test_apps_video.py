@@ -298,3 +298,36 @@ def test_two_processes_cut_a_video_at_exact_frames_and_join_it(export: Path, tmp
         assert np.array_equal(a, b), i
     assert audio_packets(tmp_path / "two.mp4") == audio_packets(clip)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # segments removed
+
+
+@pytest.fixture(scope="module")
+def seg_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-step segmentor on a tiny mosaic (as tests/test_apps_segmentation.py trains one)."""
+    from i2i.config import load_config
+    from i2i.engine.trainer import Trainer
+
+    out = tmp_path_factory.mktemp("seg_run") / "run"
+    cfg = load_config(ROOT / "tasks" / "segmentation_baseline.yaml", [
+        "models.generator.width=4", "models.generator.depth=2", "data.size=24", "data.num_images=4",
+        "data.batch_size=2", "train.max_steps=2", "train.ckpt_every=0", "eval.every=0", "eval.at_end=false",
+        "logging.tracker=none", "logging.sample_every=0", "logging.progress=false"])
+    Trainer(cfg, output_dir=out).fit()
+    return out
+
+
+@pytest.mark.parametrize("flags", [[], ["--overlay", "--no-mask"]], ids=["mask", "overlay"])
+def test_segmentation_video_equals_its_image_path(seg_run: Path, tmp_path: Path, flags: list[str]) -> None:
+    """``--task seg`` on a video: each frame is the coloured mask (or the overlay) the image path
+    writes for that frame, bit for bit (FFV1)."""
+    clip = make_clip(tmp_path / "street.webm", n=3, audio=False)
+    out = tmp_path / "masks.mkv"
+    base = ["--task", "seg", "--checkpoint", str(seg_run), "--device", "cpu", *flags]
+    assert run(infer_main, [*base, str(clip), "-o", str(out), "--codec", "ffv1"]) == 0
+    frames, _, _, _ = decode(clip)
+    got, _, _, _ = decode(out)
+    assert len(got) == 3
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(tmp_path / f"{i}.png")
+        assert run(infer_main, [*base, str(tmp_path / f"{i}.png"), "-o", str(tmp_path / f"{i}_out.png")]) == 0
+        ref = np.asarray(Image.open(tmp_path / f"{i}_out.png").convert("RGB"))
+        assert np.array_equal(got[i], ref), i
