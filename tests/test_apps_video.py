@@ -331,3 +331,17 @@ def test_segmentation_video_equals_its_image_path(seg_run: Path, tmp_path: Path,
         assert run(infer_main, [*base, str(tmp_path / f"{i}.png"), "-o", str(tmp_path / f"{i}_out.png")]) == 0
         ref = np.asarray(Image.open(tmp_path / f"{i}_out.png").convert("RGB"))
         assert np.array_equal(got[i], ref), i
+
+
+def test_audio_the_container_cannot_carry_is_reencoded_and_said(export: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    clip = make_clip(tmp_path / "aac.mp4", n=5)  # H.264 + AAC -> WebM (VP9 + Opus only)
+    out = tmp_path / "aac_x4.webm"
+    capsys.readouterr()
+    assert infer(export, str(clip), "-o", str(out)) == 0
+    assert "re-encoded to libopus" in capsys.readouterr().err
+    with av.open(str(out)) as c:
+        assert [s.codec_context.name for s in c.streams] == ["vp9", "opus"]
+        samples = sum(f.samples for f in c.decode(audio=0))
+    assert abs(samples / 48000 - 0.5) < 0.05  # the 0.5 s of sound, resampled, not cut
+    assert len(decode(out)[0]) == 5

@@ -15,8 +15,8 @@ photo), read back as RGB.
 
 What is kept (PyAV / FFmpeg): each frame's pts and the stream's time base (variable
 frame rate included; no frame dropped or duplicated), audio and subtitle packets copied
-without re-encoding (:func:`can_carry`: a stream the output container cannot hold is
-dropped with a warning), the display rotation (PyAV's ``frame.rotation`` →
+without re-encoding (:func:`can_carry`; where the output container cannot hold the codec,
+audio is re-encoded and a subtitle stream dropped, each said in a warning), the display rotation (PyAV's ``frame.rotation`` →
 ``stream.set_display_rotation``), and the colour range, matrix, primaries and transfer
 tags of the source (the RGB → YUV conversion uses the source's matrix and range).
 
@@ -74,6 +74,62 @@ _CARRY: dict[str, set[str]] = {
 def can_carry(muxer: str, codec: str) -> bool:
     """Whether the ``muxer`` (mp4, webm, matroska, …) holds a ``codec`` stream copied as is (Matroska: all)."""
     return muxer == "matroska" or codec in _CARRY.get(muxer, set())
+
+
+_AUDIO_FOR = {"webm": "libopus", "mp4": "aac", "mov": "aac", "avi": "libmp3lame"}
+"""The audio encoder for a stream the container cannot carry as it is."""
+
+
+class _OtherStreams:
+    """The source's audio and subtitle streams in the output: packets copied where the container
+    carries the codec (:func:`can_carry`), audio re-encoded where it does not (said in ``notes``),
+    subtitles dropped where it does not (said too)."""
+
+    def __init__(self, streams: list[Any], muxer: str, suffix: str):
+        import av
+
+        self.copy: list[Any] = []
+        self.recode: dict[int, str] = {}
+        self.notes: list[str] = []
+        for s in streams:
+            name = s.codec_context.name if s.codec_context is not None else "?"
+            if can_carry(muxer, name):
+                self.copy.append(s)
+            elif s.type == "audio" and _AUDIO_FOR.get(muxer) in av.codecs_available:
+                self.recode[s.index] = _AUDIO_FOR[muxer]
+                self.notes.append(f"audio stream {s.index} ({name}) re-encoded to {_AUDIO_FOR[muxer]}: {suffix} cannot "
+                                  f"carry {name} (use .mkv to copy it)")
+            else:
+                self.notes.append(f"{s.type} stream {s.index} ({name}) dropped: {suffix} cannot carry it (use .mkv)")
+        self.streams = self.copy + [s for s in streams if s.index in self.recode]
+        self.maps: dict[int, Any] = {}
+
+    def open(self, out: Any) -> None:
+        """Add the output streams (before the first packet is written)."""
+        for s in self.streams:
+            if s.index in self.recode:
+                rate = s.codec_context.sample_rate
+                codec = self.recode[s.index]
+                if codec == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
+                    rate = 48000
+                self.maps[s.index] = out.add_stream(codec, rate=rate, layout=s.codec_context.layout.name)
+            else:
+                self.maps[s.index] = out.add_stream_from_template(s)
+
+    def mux(self, out: Any, pk: Any) -> None:
+        """One source packet into ``out``: as it is, or decoded and encoded again."""
+        src = pk.stream
+        if src.index in self.recode:
+            o = self.maps[src.index]
+            for frame in src.decode(pk):
+                out.mux(o.encode(frame))
+        else:
+            pk.stream = self.maps[src.index]
+            out.mux(pk)
+
+    def flush(self, out: Any) -> None:
+        for index in self.recode:
+            out.mux(self.maps[index].encode(None))
 
 
 # --- options --------------------------------------------------------------------------------
@@ -351,15 +407,8 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
     vin = inp.streams.video[0]
     vin.thread_type = "AUTO"
     kept = [s for s in inp.streams if s.type in ("audio", "subtitle")] if frame_range is None else []
-    notes: list[str] = []
-    carried = []
-    for s in kept:
-        name = s.codec_context.name if s.codec_context is not None else "?"
-        if can_carry(muxer, name):
-            carried.append(s)
-        else:
-            notes.append(f"{s.type} stream {s.index} ({name}) cannot go into {dst.suffix} unchanged: dropped "
-                         "(use .mkv to keep it)")
+    others = _OtherStreams(kept, muxer, dst.suffix)
+    carried, notes = others.streams, others.notes
     codec = encoder_for(opts, muxer)
     expected = vin.frames or 0
     tb_in = vin.time_base or Fraction(1, 1000)
@@ -439,13 +488,13 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
         cc.options = options
         if state["rotation"]:
             vout.set_display_rotation(state["rotation"])
-        maps = {s.index: out.add_stream_from_template(s) for s in carried}
+        others.open(out)
         conv: dict[str, Any] = {"format": pix}
         if cspace not in (0, 2) and not pix.startswith(("gbr", "bgr", "rgb")):
             conv["dst_colorspace"] = cspace
         if crange:
             conv["dst_color_range"] = crange
-        return out, vout, {"maps": maps, "conv": conv}
+        return out, vout, {"conv": conv}
 
     def encode() -> None:
         out = vout = extra = None
@@ -460,16 +509,13 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
                     if out is None:
                         held.append(item[1])
                     else:
-                        pk = item[1]
-                        pk.stream = extra["maps"][pk.stream.index]
-                        out.mux(pk)
+                        others.mux(out, item[1])
                     continue
                 _, arr, pts = item
                 if out is None:
                     out, vout, extra = open_output(arr)
                     for pk in held:
-                        pk.stream = extra["maps"][pk.stream.index]
-                        out.mux(pk)
+                        others.mux(out, pk)
                     held.clear()
                 if arr.shape[:2] != (vout.height, vout.width):
                     raise DataError(f"{src}: frame size changed mid-stream ({arr.shape[1]}x{arr.shape[0]})")
@@ -482,6 +528,7 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
                 enc["written"] += 1
             if out is not None:
                 out.mux(vout.encode(None))
+                others.flush(out)
                 out.close()
                 enc.pop("out", None)
                 enc["closed"] = True
@@ -719,20 +766,14 @@ def join_segments(src: Path, segments: list[Path], dst: Path) -> list[str]:
     tmp = dst.with_name(f".{dst.name}.part")
     inp = _open_input(src)
     segs = [av.open(str(seg)) for seg in segments]
-    notes: list[str] = []
     try:
-        carried = []
-        for s in (s for s in inp.streams if s.type in ("audio", "subtitle")):
-            name = s.codec_context.name if s.codec_context is not None else "?"
-            if can_carry(muxer, name):
-                carried.append(s)
-            else:
-                notes.append(f"{s.type} stream {s.index} ({name}) cannot go into {dst.suffix} unchanged: dropped")
+        others_ = _OtherStreams([s for s in inp.streams if s.type in ("audio", "subtitle")], muxer, dst.suffix)
+        carried, notes = others_.streams, others_.notes
         with av.open(str(tmp), "w", format=muxer) as out:
             v0 = segs[0].streams.video[0]
             vout = out.add_stream_from_template(v0)
             vout.time_base = v0.time_base
-            maps = {s.index: out.add_stream_from_template(s) for s in carried}
+            others_.open(out)
 
             def video() -> Iterator[tuple[Fraction, int, Any]]:
                 for seg in segs:
@@ -746,8 +787,12 @@ def join_segments(src: Path, segments: list[Path], dst: Path) -> list[str]:
                         yield pk.dts * pk.time_base, 1, pk
 
             for _, kind, pk in heapq.merge(video(), others(), key=lambda t: (t[0], t[1])):
-                pk.stream = vout if kind == 0 else maps[pk.stream.index]
-                out.mux(pk)
+                if kind == 0:
+                    pk.stream = vout
+                    out.mux(pk)
+                else:
+                    others_.mux(out, pk)
+            others_.flush(out)
         os.replace(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
