@@ -47,7 +47,7 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_clip(path: Path, n: int = 5, size: int = 32, vfr: bool = False, rotation: int | None = None,
-              audio: bool = True, codec: str | None = None) -> Path:
+              audio: bool = True, codec: str | None = None, gop: int | None = None) -> Path:
     """A clip of ``n`` random frames (pts in ms: 100 apart, or :data:`VFR_STEPS`) and a sine track."""
     webm = path.suffix == ".webm"
     rng = np.random.default_rng(0)
@@ -58,6 +58,8 @@ def make_clip(path: Path, n: int = 5, size: int = 32, vfr: bool = False, rotatio
         v.codec_context.time_base = Fraction(1, 1000)
         if rotation is not None:
             v.set_display_rotation(rotation)
+        if gop is not None:  # a key frame every `gop` frames: segments start by seeking
+            v.codec_context.gop_size = gop
         a = c.add_stream("libopus" if webm else "aac", rate=48000) if audio else None
         t = 0
         for i in range(n):
@@ -254,23 +256,31 @@ def test_output_stream_is_bounded_and_writer_fallback(tmp_path: Path) -> None:
         assert np.array_equal(g, palette[(f[..., 0] > 127).astype(int)])
 
 
-def test_a_killed_run_leaves_no_finished_file_and_resume_completes(export: Path, tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "long.mp4", n=60, size=16, audio=False)
+def test_a_killed_run_leaves_no_finished_file_and_resume_completes(export: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    clip = make_clip(tmp_path / "long.mp4", n=60, size=16)
     out = tmp_path / "long_x4.mp4"
-    part = tmp_path / ".long_x4.mp4.part"
+    first = tmp_path / ".long_x4.seg0of3.mp4"  # --resume: segments of 20 frames, each renamed when complete
     cmd = [sys.executable, str(ROOT / "tools" / "infer.py"), "--task", "sr", "--checkpoint", str(export),
-           "--device", "cpu", str(clip), "-o", str(out)]
+           "--device", "cpu", str(clip), "-o", str(out), "--resume", "--segment-frames", "20"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while not part.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert part.exists(), "the run ended before it could be killed"
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert first.exists(), "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not out.exists()  # only the .part, which no one takes for a finished video
-    assert infer(export, str(clip), "-o", str(out), "--resume") == 0  # the video again, from the start
-    assert len(decode(out)[0]) == 60
+    assert not out.exists()  # only hidden segments and .part files, which no one takes for a finished video
+    capsys.readouterr()
+    assert infer(export, str(clip), "-o", str(out), "--resume", "--segment-frames", "20") == 0
+    said = capsys.readouterr().err
+    assert "resumed: " in said and "of 3 segment(s) complete" in said and "resumed: 0" not in said
+    frames, pts, tb, _ = decode(out)
+    _, pts0, tb0, _ = decode(clip)
+    assert len(frames) == 60 and [p * tb for p in pts] == [p * tb0 for p in pts0]
+    assert audio_packets(out) == audio_packets(clip)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 @pytest.mark.slow  # two launches of a gloo world (~25 s on 2 cores)
@@ -345,3 +355,27 @@ def test_audio_the_container_cannot_carry_is_reencoded_and_said(export: Path, tm
         samples = sum(f.samples for f in c.decode(audio=0))
     assert abs(samples / 48000 - 0.5) < 0.05  # the 0.5 s of sound, resampled, not cut
     assert len(decode(out)[0]) == 5
+
+
+@pytest.mark.parametrize("name", ["gop.mp4", "gop.webm"])
+def test_segments_found_by_seeking_equal_one_pass(tmp_path: Path, name: str) -> None:
+    """Segments of 7 frames of a clip with a key frame every 5 (B-frames in the H.264 one, VFR):
+    each reached by seeking, joined, they give the frames and pts of one pass, bit for bit (FFV1)."""
+    from i2i.apps.common import FileLoop
+    from i2i.apps.video import VideoOptions, _frame_function, frame_times, process_video, run_segmented
+
+    clip = make_clip(tmp_path / name, n=23, vfr=True, gop=5)
+    total, times = frame_times(clip)
+    assert total == 23 and times is not None
+    fn = _frame_function(FileLoop(lambda img: 255 - img), 1)
+    opts = VideoOptions(codec="ffv1", segment_frames=7)
+    process_video(clip, tmp_path / "one.mkv", fn, opts)
+    r = run_segmented(clip, tmp_path / "seg.mkv", fn, opts)
+    assert r.frames == 23
+    a, pa, _, _ = decode(tmp_path / "one.mkv")
+    b, pb, _, _ = decode(tmp_path / "seg.mkv")
+    src, _, _, _ = decode(clip)
+    assert pa == pb and len(b) == 23
+    for i, (x, y, z) in enumerate(zip(a, b, src)):
+        assert np.array_equal(x, y) and np.array_equal(y, 255 - z), i
+    assert audio_packets(tmp_path / "seg.mkv") == audio_packets(tmp_path / "one.mkv")

@@ -144,6 +144,7 @@ class VideoOptions:
     batch: int = 1
     resume: bool = False
     ext: str | None = None
+    segment_frames: int = 1000  # --resume: one process writes a video in segments of this many frames
 
 
 _OPTIONS: ContextVar[VideoOptions | None] = ContextVar("i2i_video_options", default=None)
@@ -159,7 +160,11 @@ def add_video_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pix-fmt", default=None,
                    help="output pixel format (default: yuv420p; ffv1: bgr0, lossless RGB)")
     g.add_argument("--batch", type=int, default=1, help="video frames per network call (default 1)")
-    g.add_argument("--resume", action="store_true", help="skip inputs whose output already exists (complete files only)")
+    g.add_argument("--resume", action="store_true",
+                   help="skip inputs whose output already exists (complete files only); a video goes on from its last "
+                        "complete segment")
+    g.add_argument("--segment-frames", type=int, default=1000,
+                   help="with --resume in one process: frames per video segment (default 1000)")
 
 
 def job_options(args: argparse.Namespace) -> contextlib.AbstractContextManager:
@@ -167,7 +172,7 @@ def job_options(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     opts = VideoOptions(codec=getattr(args, "codec", None), crf=getattr(args, "crf", None),
                         preset=getattr(args, "preset", None), pix_fmt=getattr(args, "pix_fmt", None),
                         batch=getattr(args, "batch", 1), resume=getattr(args, "resume", False),
-                        ext=getattr(args, "ext", None))
+                        ext=getattr(args, "ext", None), segment_frames=getattr(args, "segment_frames", 1000))
 
     @contextlib.contextmanager
     def scope() -> Iterator[VideoOptions]:
@@ -194,6 +199,8 @@ def _check_options(o: VideoOptions) -> None:
 
     if o.batch < 1:
         raise ConfigError(f"must be >= 1, got {o.batch}", "--batch")
+    if o.segment_frames < 1:
+        raise ConfigError(f"must be >= 1, got {o.segment_frames}", "--segment-frames")
     if o.codec is None:
         return
     try:
@@ -390,13 +397,16 @@ def _pix_fmt(opts: VideoOptions, codec: str, in_fmt: str | None) -> str:
 
 
 def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], list[np.ndarray]],
-                  opts: VideoOptions, progress: Any = None, frame_range: tuple[int, int] | None = None) -> VideoResult:
+                  opts: VideoOptions, progress: Any = None, frame_range: tuple[int, int] | None = None,
+                  pts_range: tuple[int, int | None] | None = None) -> VideoResult:
     """Decode ``src``, map its frames through ``frames_fn`` ``opts.batch`` at a time, encode ``dst``.
 
     Written as ``.<dst name>.part`` and renamed to ``dst`` when complete; on any failure the
     partial file is removed and a :class:`~i2i.errors.DataError` names the file.
     ``frame_range=(a, b)``: only frames a..b-1 (presentation order), video only, without B-frames
-    (a segment of :func:`run_sharded`, joined by :func:`join_segments`).
+    (a segment of :func:`run_sharded`, joined by :func:`join_segments`). ``pts_range=(pa, pb)``:
+    the same frames by their pts (pb None: to the end), reached by seeking to the key frame
+    before ``pa`` instead of decoding from the start.
     """
     import av
 
@@ -424,13 +434,23 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
     def decode() -> None:
         try:
             idx = {s.index for s in carried}
+            if pts_range is not None and pts_range[0] > (vin.start_time or 0):
+                inp.seek(pts_range[0], stream=vin, backward=True)  # the key frame at or before it
+            done = False
             for packet in inp.demux([vin, *carried]):
                 if packet.stream.index == vin.index:
                     for frame in vin.decode(packet):
                         state["index"] += 1
-                        if state["index"] < first:
+                        if pts_range is not None:
+                            if frame.pts is None or frame.pts < pts_range[0]:
+                                continue
+                            if pts_range[1] is not None and frame.pts >= pts_range[1]:
+                                done = True
+                                break
+                        elif state["index"] < first:
                             continue
-                        if stop_at is not None and state["index"] >= stop_at:
+                        elif stop_at is not None and state["index"] >= stop_at:
+                            done = True
                             break
                         if state["decoded"] == 0:
                             state["rotation"] = int(getattr(frame, "rotation", 0) or 0)
@@ -445,7 +465,7 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
                         _put(q_in, ("v", frame_to_rgb(frame), pts), stop)
                 elif packet.stream.index in idx and packet.size and packet.dts is not None:
                     _put(q_in, ("p", packet), stop)
-                if stop_at is not None and state["index"] >= stop_at:
+                if done:
                     break
             _put(q_in, _END, stop)
         except _Aborted:
@@ -656,15 +676,17 @@ def run_videos(loop: Any, videos: list[Path], output: str | None, single: bool, 
             from tqdm import tqdm
 
             dst.parent.mkdir(parents=True, exist_ok=True)
-            total = count_frames(src) if job.size > 1 else _frame_count(src)
+            total = _frame_count(src) or (count_frames(src) if job.size > 1 or opts.resume else 0)
             if job.main:
                 bar = tqdm(total=total or None, desc=f"{src.name}", unit="frame", file=sys.stderr, dynamic_ncols=True,
                            disable=None)
             if job.size > 1:
-                r = run_sharded(src, dst, frames_fn, opts, job, total, job.progress(bar))
+                r = run_sharded(src, dst, frames_fn, opts, job, job.progress(bar))
                 if bar is not None:
                     bar.n = r.frames
                     bar.refresh()
+            elif opts.resume:
+                r = run_segmented(src, dst, frames_fn, opts, bar)
             else:
                 r = process_video(src, dst, frames_fn, opts, bar)
         except PER_FILE_ERRORS as e:
@@ -688,21 +710,62 @@ def run_videos(loop: Any, videos: list[Path], output: str | None, single: bool, 
 
 
 # --- one video over several processes -------------------------------------------------------
-def count_frames(src: Path) -> int:
-    """The exact number of video frames: the stream's count where the container has one, else
-    its non-empty video packets (a demux pass, no decoding)."""
+def frame_times(src: Path) -> tuple[int, list[int] | None]:
+    """(the exact number of video frames, their pts sorted: presentation order), from one demux
+    pass over the video packets (no decoding); pts None where some packet has none or two
+    share one (then ranges are found by decoding from the start)."""
     import av
 
     inp = _open_input(src)
     try:
         v = inp.streams.video[0]
-        if v.frames:
-            return int(v.frames)
-        return sum(1 for pk in inp.demux(v) if pk.size)
+        pts = [pk.pts for pk in inp.demux(v) if pk.size]
     except av.error.FFmpegError as e:
         raise DataError(f"{src}: not a readable video ({one_reason(e)})") from None
     finally:
         inp.close()
+    if v.frames and len(pts) < v.frames:
+        raise DataError(f"{src}: truncated: {len(pts)} of its {v.frames} frames present")
+    if not pts:
+        raise DataError(f"{src}: the video has no frames")
+    if any(p is None for p in pts) or len(set(pts)) != len(pts):
+        return len(pts), None
+    return len(pts), sorted(pts)
+
+
+def count_frames(src: Path) -> int:
+    """The exact number of video frames (:func:`frame_times`)."""
+    return frame_times(src)[0]
+
+
+def _ranges(a: int, b: int, times: list[int] | None) -> dict[str, Any]:
+    """``process_video``'s arguments for frames a..b-1."""
+    if times is None:
+        return {"frame_range": (a, b)}
+    return {"frame_range": (a, b), "pts_range": (times[a], times[b] if b < len(times) else None)}
+
+
+def run_segmented(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], list[np.ndarray]], opts: VideoOptions,
+                  progress: Any = None) -> VideoResult:
+    """One process, ``--resume``: the video in segments of ``opts.segment_frames`` frames, each
+    renamed when complete, then joined; a run started again keeps the complete segments."""
+    t0 = time.perf_counter()
+    total, times = frame_times(src)
+    size = max(1, opts.segment_frames)
+    ranges = [(a, min(a + size, total)) for a in range(0, total, size)]
+    segments = segment_names(dst, len(ranges))
+    kept = [seg.is_file() for seg in segments]
+    notes = [f"resumed: {sum(kept)} of {len(ranges)} segment(s) complete"] if any(kept) else []
+    for (a, b), seg, ok in zip(ranges, segments, kept):
+        if ok:
+            if progress is not None:
+                progress.update(b - a)
+            continue
+        process_video(src, seg, frames_fn, opts, progress, **_ranges(a, b, times))
+    notes += join_segments(src, segments, dst)
+    for seg in segments:
+        seg.unlink(missing_ok=True)
+    return VideoResult(total, time.perf_counter() - t0, notes)
 
 
 def segment_names(dst: Path, n: int) -> list[Path]:
@@ -711,7 +774,7 @@ def segment_names(dst: Path, n: int) -> list[Path]:
 
 
 def run_sharded(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], list[np.ndarray]], opts: VideoOptions,
-                job: Any, total: int, progress: Any = None) -> VideoResult:
+                job: Any, progress: Any = None) -> VideoResult:
     """This process's frames (a contiguous range of ``split_between_processes``) into its segment;
     then the main process joins the segments and the source's audio into ``dst``.
 
@@ -719,15 +782,14 @@ def run_sharded(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], li
     all of them, and the segments are removed. ``--resume``: a complete segment is kept.
     """
     t0 = time.perf_counter()
-    if total == 0:
-        raise DataError(f"{src}: the video has no frames")
+    total, times = frame_times(src)
     share = job.share(list(range(total)))
     segments = segment_names(dst, job.size)
     mine = segments[job.rank]
     error, r = None, VideoResult(0, 0.0, [])
     try:
         if share and not (opts.resume and mine.is_file()):
-            r = process_video(src, mine, frames_fn, opts, progress, frame_range=(share[0], share[-1] + 1))
+            r = process_video(src, mine, frames_fn, opts, progress, **_ranges(share[0], share[-1] + 1, times))
         elif share and progress is not None:
             progress.update(len(share))
     except PER_FILE_ERRORS_VIDEO as e:
