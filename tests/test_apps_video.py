@@ -21,11 +21,11 @@ import pytest
 import torch
 from PIL import Image
 
+from i2i.apps.video import frame_to_rgb
 from i2i.cli import run
 from i2i.commands import infer_main
 from i2i.nn.srresnet import SRResNet
 from i2i.runs import write_export
-from i2i.apps.video import frame_to_rgb
 
 av = pytest.importorskip("av")
 
@@ -233,8 +233,8 @@ def test_output_stream_is_bounded_and_writer_fallback(tmp_path: Path) -> None:
     """A front-end whose result is not an RGB array (segmentation's (image, labels)): the frame
     is what its writer saves for an image, read back as RGB."""
     from i2i.apps.common import FileLoop
-    from i2i.data.io import save_image
     from i2i.apps.video import VideoOptions, _frame_function, process_video
+    from i2i.data.io import save_image
 
     palette = np.array([[255, 0, 0], [0, 0, 255]], np.uint8)
 
@@ -292,11 +292,11 @@ def test_two_processes_cut_a_video_at_exact_frames_and_join_it(export: Path, tmp
     base = [str(ROOT / "tools" / "infer.py"), "--task", "sr", "--checkpoint", str(export), "--device", "cpu", str(clip),
             "--crf", "0", "--pix-fmt", "yuv444p", "--batch", "2"]
     one = subprocess.run([sys.executable, *base, "-o", str(tmp_path / "one.mp4")], capture_output=True, text=True,
-                         env=env, timeout=300)
+                         env=env, timeout=300, check=False)
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(29000 + os.getpid() % 500)]
     two = subprocess.run([*launch, *base, "-o", str(tmp_path / "two.mp4")], capture_output=True, text=True, env=env,
-                         timeout=300, cwd=tmp_path)
+                         timeout=300, cwd=tmp_path, check=False)
     assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-2000:]
     assert sum(line.startswith(str(clip)) for line in two.stdout.splitlines()) == 1, two.stdout  # one line
     f1, p1, tb1, _ = decode(tmp_path / "one.mp4")
@@ -379,3 +379,16 @@ def test_segments_found_by_seeking_equal_one_pass(tmp_path: Path, name: str) -> 
     for i, (x, y, z) in enumerate(zip(a, b, src)):
         assert np.array_equal(x, y) and np.array_equal(y, 255 - z), i
     assert audio_packets(tmp_path / "seg.mkv") == audio_packets(tmp_path / "one.mkv")
+
+
+def test_odd_output_size_asks_for_444_and_outscale_works(export: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    clip = make_clip(tmp_path / "c.mp4", n=2, size=30, audio=False)
+    out = tmp_path / "c_x2.5.mp4"
+    capsys.readouterr()
+    assert infer(export, str(clip), "-o", str(out), "--outscale", "2.5") == 1  # 75x75: no 4:2:0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "75x75" in err[0] and "--pix-fmt yuv444p" in err[0] and not out.exists()
+    assert infer(export, str(clip), "-o", str(out), "--outscale", "2.5", "--pix-fmt", "yuv444p") == 0
+    got = decode(out)[0]
+    assert len(got) == 2 and got[0].shape == (75, 75, 3)

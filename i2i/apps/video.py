@@ -53,8 +53,22 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, I2IError
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoOptions", "add_video_args", "job_options", "current_options", "is_video_file",
-           "frame_to_rgb", "run_videos", "process_video", "can_carry"]
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "VideoOptions",
+    "add_video_args",
+    "can_carry",
+    "current_options",
+    "frame_times",
+    "frame_to_rgb",
+    "is_video_file",
+    "job_options",
+    "join_segments",
+    "process_video",
+    "run_segmented",
+    "run_sharded",
+    "run_videos",
+]
 
 VIDEO_EXTENSIONS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska",
                                     ".webm": "webm", ".avi": "avi"}
@@ -393,7 +407,7 @@ def _pix_fmt(opts: VideoOptions, codec: str, in_fmt: str | None) -> str:
         return "bgr0"  # lossless RGB: the network's own values
     if in_fmt in names and in_fmt.startswith("yuv"):
         return in_fmt  # the source's chroma layout (4:2:0, 4:4:4, 10-bit)
-    return "yuv420p" if "yuv420p" in names else sorted(names)[0]
+    return "yuv420p" if "yuv420p" in names else min(names)
 
 
 def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], list[np.ndarray]],
@@ -541,7 +555,7 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
                     raise DataError(f"{src}: frame size changed mid-stream ({arr.shape[1]}x{arr.shape[0]})")
                 f = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24").reformat(**extra["conv"])
                 if pts is None:  # an untimed frame (some AVI): one nominal frame after the last
-                    pts = 0 if last_pts is None else last_pts + max(1, int(round(1 / (rate * tb_in))))
+                    pts = 0 if last_pts is None else last_pts + max(1, round(1 / (rate * tb_in)))
                 f.pts, f.time_base = pts, tb_in
                 last_pts = pts
                 out.mux(vout.encode(f))
