@@ -190,5 +190,7 @@ if __name__ == "__main__":  # python -m i2i.commands train … (how relaunched C
     from .distributed import relaunch_cpu_workers, worker_exit
 
     # accelerate launch --cpu --num_processes N -m i2i.commands infer …: the workers, as _entry starts them
-    code = relaunch_cpu_workers(None, sys.argv[1:], module="i2i.commands") if sys.argv[1] in ("train", "eval", "infer") else None
+    code = None
+    if sys.argv[1] in ("train", "eval", "infer"):
+        code = relaunch_cpu_workers(None, sys.argv[1:], module="i2i.commands")
     sys.exit(code if code is not None else worker_exit(run(MAINS[sys.argv[1]], sys.argv[2:])))

@@ -2,7 +2,9 @@
 
 :class:`FileLoop` is the one loop over image files (collect the inputs, name the
 outputs, read → pipeline → write each file, one ``error: <file>: <reason>`` line per file
-that fails, exit code 1 if any did, never writing over an input).
+that fails, exit code 1 if any did, never writing over an input). Video files go frame by
+frame through the same per-image function (:mod:`i2i.apps.video`); under a multi-process
+launch the files are shared between the processes (:mod:`i2i.apps.jobs`).
 """
 from __future__ import annotations
 
