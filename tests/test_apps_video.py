@@ -47,7 +47,8 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_clip(path: Path, n: int = 5, size: int = 32, vfr: bool = False, rotation: int | None = None,
-              audio: bool = True, codec: str | None = None, gop: int | None = None) -> Path:
+              audio: bool = True, codec: str | None = None, gop: int | None = None,
+              colour: tuple[int, int] | None = None) -> Path:
     """A clip of ``n`` random frames (pts in ms: 100 apart, or :data:`VFR_STEPS`) and a sine track."""
     webm = path.suffix == ".webm"
     rng = np.random.default_rng(0)
@@ -60,10 +61,17 @@ def make_clip(path: Path, n: int = 5, size: int = 32, vfr: bool = False, rotatio
             v.set_display_rotation(rotation)
         if gop is not None:  # a key frame every `gop` frames: segments start by seeking
             v.codec_context.gop_size = gop
+        conv: dict = {}
+        if colour is not None:  # (range, matrix): tags, and the RGB -> YUV conversion that matches them
+            cc = v.codec_context
+            cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc = colour[0], colour[1], 1, 1
+            conv = {"format": "yuv420p", "dst_color_range": colour[0], "dst_colorspace": colour[1]}
         a = c.add_stream("libopus" if webm else "aac", rate=48000) if audio else None
         t = 0
         for i in range(n):
             f = av.VideoFrame.from_ndarray((rng.random((size, size, 3)) * 255).astype(np.uint8), "rgb24")
+            if conv:
+                f = f.reformat(**conv)
             f.pts, f.time_base = t, Fraction(1, 1000)
             t += VFR_STEPS[i % len(VFR_STEPS)] if vfr else 100
             c.mux(v.encode(f))
@@ -392,3 +400,22 @@ def test_odd_output_size_asks_for_444_and_outscale_works(export: Path, tmp_path:
     assert infer(export, str(clip), "-o", str(out), "--outscale", "2.5", "--pix-fmt", "yuv444p") == 0
     got = decode(out)[0]
     assert len(got) == 2 and got[0].shape == (75, 75, 3)
+
+
+def test_colour_range_and_matrix_kept(export: Path, tmp_path: Path) -> None:
+    """A full-range BT.709 source: the output carries the same tags and is converted by them
+    (a BT.601 conversion under BT.709 tags would shift every colour)."""
+    clip = make_clip(tmp_path / "bt709.mp4", n=3, audio=False, colour=(2, 1))  # JPEG range, BT.709
+    with av.open(str(clip)) as c:
+        f0 = next(c.decode(video=0))
+        assert (f0.color_range, f0.colorspace) == (2, 1)
+    out = tmp_path / "bt709_x4.mp4"
+    assert infer(export, str(clip), "-o", str(out), "--crf", "0", "--pix-fmt", "yuv444p") == 0
+    with av.open(str(out)) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc) == (2, 1, 1, 1)
+    frames, _, _, _ = decode(clip)
+    got, _, _, _ = decode(out)
+    ref = image_path_frames(export, frames, tmp_path)
+    worst = [int(np.abs(g.astype(int) - r).max()) for g, r in zip(got, ref)]
+    assert max(worst) <= 3, worst  # lossless YUV: only the RGB <-> YUV rounding (a BT.601 conversion under the tags: 5)

@@ -505,6 +505,9 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
         cc = vout.codec_context
         cc.time_base = tb_in
         crange, cspace, prim, trc = state.get("colour", (0, 2, 2, 2))
+        rgb_out = pix.startswith(("gbr", "bgr", "rgb"))
+        if rgb_out:  # RGB samples: no YUV matrix or range to tag
+            crange, cspace = 0, 2
         if crange:
             cc.color_range = crange
         for attr, value in (("colorspace", cspace), ("color_primaries", prim), ("color_trc", trc)):
@@ -524,7 +527,7 @@ def process_video(src: Path, dst: Path, frames_fn: Callable[[list[np.ndarray]], 
             vout.set_display_rotation(state["rotation"])
         others.open(out)
         conv: dict[str, Any] = {"format": pix}
-        if cspace not in (0, 2) and not pix.startswith(("gbr", "bgr", "rgb")):
+        if cspace not in (0, 2):
             conv["dst_colorspace"] = cspace
         if crange:
             conv["dst_color_range"] = crange
