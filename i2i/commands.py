@@ -79,7 +79,10 @@ def infer_main(argv: list[str]) -> int:
     if ready is None:
         return 0
     app, model, args, _ = ready
-    return app.infer(model, args)
+    from .apps.video import job_options
+
+    with job_options(args):  # --codec, --batch, --resume, … for the file loop (i2i/apps/video.py)
+        return app.infer(model, args)
 
 
 def _print_table(metrics: dict) -> None:
@@ -161,11 +164,13 @@ def demo_main(argv: list[str]) -> int:
 def _entry(main: object, name: str) -> None:
     from .distributed import relaunch_cpu_workers
 
-    if name in ("train", "eval"):  # accelerate launch --cpu --num_processes N
+    if name in ("train", "eval", "infer"):  # accelerate launch --cpu --num_processes N
         code = relaunch_cpu_workers(None, [name, *sys.argv[1:]], module=__name__)
         if code is not None:
             sys.exit(code)
-    sys.exit(run(main))  # type: ignore[arg-type]
+    from .distributed import worker_exit
+
+    sys.exit(worker_exit(run(main)))  # type: ignore[arg-type]
 
 
 def train() -> None:
@@ -190,4 +195,10 @@ def demo() -> None:
 
 if __name__ == "__main__":  # python -m i2i.commands train … (how relaunched CPU workers start)
     MAINS = {"train": train_main, "infer": infer_main, "eval": eval_main, "export": export_main, "demo": demo_main}
-    sys.exit(run(MAINS[sys.argv[1]], sys.argv[2:]))
+    from .distributed import relaunch_cpu_workers, worker_exit
+
+    # accelerate launch --cpu --num_processes N -m i2i.commands infer …: the workers, as _entry starts them
+    code = None
+    if sys.argv[1] in ("train", "eval", "infer"):
+        code = relaunch_cpu_workers(None, sys.argv[1:], module="i2i.commands")
+    sys.exit(code if code is not None else worker_exit(run(MAINS[sys.argv[1]], sys.argv[2:])))

@@ -49,7 +49,28 @@ def relaunch_cpu_workers(script: str | None, argv: list[str], module: str | None
            "--master_addr", os.environ.get("MASTER_ADDR", "127.0.0.1"),
            "--master_port", os.environ.get("MASTER_PORT", "29500"), *target, *argv]
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    return subprocess.call(cmd, env=env)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="i2i_exit_") as d:
+        env[EXIT_DIR] = d
+        code = subprocess.call(cmd, env=env)
+        told = [int(f.read_text()) for f in Path(d).glob("rank*")]
+    return max(told) if code == 0 and told else code
+
+
+EXIT_DIR = "I2I_WORKER_EXIT_DIR"
+
+
+def worker_exit(code: int) -> int:
+    """A relaunched worker's exit status: the tool's ``code`` told to :func:`relaunch_cpu_workers`
+    through a file, and 0 to ``torch.distributed.run``, so that an agreed "some files failed"
+    (1) or a user error (2) is one line, not the launcher's "ChildFailedError" report. A
+    worker that crashes (no file) still fails the launcher as before."""
+    d = os.environ.get(EXIT_DIR)
+    if not d or not Path(d).is_dir():
+        return code
+    Path(d, f"rank{os.environ.get('RANK', '0')}").write_text(str(code))
+    return 0
 
 
 def under_accelerate_launcher() -> bool:

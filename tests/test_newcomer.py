@@ -186,3 +186,54 @@ def test_a_user_error_under_accelerate_launch_is_one_line(tmp_path: Path) -> Non
     assert lines == ["error: models.generator: the network would have more than 2,000,000,000 parameters: the value is out "
                      "of range (or the file is damaged)"], r.stderr[-3000:]
     assert "Traceback" not in r.stderr and not (tmp_path / "run").exists()
+
+
+def test_help_shows_every_task_and_the_common_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from i2i.commands import eval_main
+    from i2i.task_table import TASKS
+
+    for main, tool in ((infer_main, "i2i-infer"), (eval_main, "i2i-eval")):
+        assert cli_run(main, ["--help"]) == 0
+        text = capsys.readouterr().out
+        assert text.startswith(f"usage: {tool} ")
+        for task in TASKS:
+            assert f"\n  {task} " in text, task
+        for option in ("--checkpoint MODEL", "--model NAME", "--device", "--fast", f"{tool} --task TASK --help"):
+            assert option in text, option
+        assert ("-o, --output OUTPUT" in text and "INPUT" in text) == (tool == "i2i-infer")
+    with pytest.raises(SystemExit):
+        infer_main(["--task", "sr", "--help"])
+    text = capsys.readouterr().out
+    assert "-o OUTPUT, --output OUTPUT" in text and "--tile" in text and "--outscale" in text and "--checkpoint" in text
+
+
+@pytest.mark.parametrize("argv, want", [
+    (["-i", "a.png", "-o", "out/"], ["-o", "out/", "a.png"]),
+    (["--input=a.png", "-n", "srresnet_x4_small", "-s", "2"], ["--model", "srresnet_x4_small", "--outscale", "2", "a.png"]),
+    (["-t", "64", "--half", "x.png"], ["--tile", "64", "--fast", "x.png"]),
+    (["--fp32", "x.png", "--suffix", "_up", "--ext", "jpg"], ["x.png", "--suffix", "_up", "--ext", "jpg"]),
+    (["-g", "1", "x.png"], ["--device", "cuda:1", "x.png"]),
+    (["--task", "acgan", "-n", "64", "--label", "3"], ["--task", "acgan", "-n", "64", "--label", "3"]),  # a count stays
+])
+def test_real_esrgan_flags_are_translated(argv: list[str], want: list[str]) -> None:
+    from i2i.apps.habits import translate
+
+    assert translate(argv) == want
+
+
+@pytest.mark.parametrize("flag, words", [("--face_enhance", "no face restoration"), ("--denoise_strength", "blend"),
+                                         ("--tile_pad", "receptive field"), ("--alpha_upsampler", "bicubic")])
+def test_real_esrgan_only_flags_are_one_line(flag: str, words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_run(infer_main, ["-i", "x.png", flag, "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {flag}: ") and words in err and "\n" not in err, err
+
+
+def test_real_esrgan_flags_run_the_shipped_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.full((10, 12, 3), 120, np.uint8)).save("p.png")
+    assert cli_run(infer_main, ["-i", "p.png", "-n", "srresnet_x4_small", "-s", "2", "-t", "8", "--fp32", "-o", "o/"]) == 0
+    assert Image.open("o/p_x2.png").size == (24, 20)
+    assert cli_run(infer_main, ["-i", "p.png", "-n", "RealESRGAN_x4plus"]) == 2
+    assert "i2i downloads nothing: pass the weights file you have" in capsys.readouterr().err

@@ -28,6 +28,11 @@ changes one):
 * ``sr_tool_folder``  the same tool over a folder of ``images`` such photos vs start-up (a
   fresh process importing i2i and loading the model onto the device) + ``images`` × (network
   + encode), the parts' medians as above
+* ``video``     a panned-photo H.264 clip (``frames`` of ``lr``², with audio) through
+  ``i2i.apps.video.process_video`` (decode + network + encode in threads) vs the network alone
+  on the same decoded frames: ``whole_over_network`` (issue 26 goal on a CPU: ≥ 0.85)
+* ``folder_processes``  ``tools/infer.py --task sr`` on a folder of ``images`` photos, one process
+  vs ``accelerate launch --cpu --num_processes 2`` (whole commands); ``byte_identical`` outputs
 
 A training step is the engine's own (:class:`i2i.engine.step.TrainStep`, what ``Trainer.fit``
 calls): the recipe's updates (for a GAN the D step on detached fakes, the G step with D's
@@ -101,6 +106,8 @@ PAPER: dict[str, dict[str, Any]] = {
     "tiled_rss": {"lr": 1024, "tile": 192, "overlap": 26},
     "sr_tool": {"lr": 1024, "rounds": 3},
     "sr_tool_folder": {"lr": 1024, "images": 16, "rounds": 1},
+    "video": {"lr": 96, "frames": 24, "model": "srresnet_x4", "batch": 1, "codec": "libx264", "rounds": 3},
+    "folder_processes": {"lr": 64, "images": 64, "model": "srresnet_x4_small", "rounds": 1},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "srresnet": {"batch": 2, "hr": 48, "width": 16, "blocks": 2},
@@ -115,9 +122,11 @@ QUICK: dict[str, dict[str, Any]] = {
     "tiled_rss": {"lr": 64, "tile": 32, "overlap": 8},
     "sr_tool": {"lr": 64, "rounds": 2},
     "sr_tool_folder": {"lr": 64, "images": 4, "rounds": 1},
+    "video": {"lr": 32, "frames": 6, "model": "srresnet_x4_small", "batch": 1, "codec": "libx264", "rounds": 2},
+    "folder_processes": {"lr": 32, "images": 8, "model": "srresnet_x4_small", "rounds": 1},
 }
 DEFAULT_TARGETS = ["srresnet", "srgan", "pix2pix", "pix2pix_b4", "segmentation", "acgan", "sr_infer", "sr_quality",
-                   "tiled", "tiled_rss", "sr_tool", "sr_tool_folder"]
+                   "tiled", "tiled_rss", "sr_tool", "sr_tool_folder", "video", "folder_processes"]
 
 
 # ----------------------------------------------------------------------------- configurations
@@ -828,6 +837,120 @@ def run_sr_tool(name: str, shape: dict[str, Any], device: torch.device, log: Cal
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_clip(path: Path, side: int, frames: int) -> Path:
+    """An H.264 clip of ``frames`` 25 fps frames: :func:`tool_photo` panned one pixel per frame, and a sine track."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    photo = tool_photo(side + frames)
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width = v.height = side
+        v.pix_fmt = "yuv420p"
+        a = c.add_stream("aac", rate=48000)
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(photo[i:i + side, i:i + side]), "rgb24")
+            f.pts, f.time_base = i, Fraction(1, 25)
+            c.mux(v.encode(f))
+        c.mux(v.encode(None))
+        n = 48000 * frames // 25
+        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 48000)).astype(np.float32)
+        for k in range(0, n, 1024):
+            fr = av.AudioFrame.from_ndarray(wave[None, k:k + 1024], format="flt", layout="mono")
+            fr.sample_rate, fr.pts = 48000, k
+            c.mux(a.encode(fr))
+        c.mux(a.encode(None))
+    return path
+
+
+def run_video(shape: dict[str, Any], device: torch.device, log: Callable[[str], None]) -> dict[str, Any]:
+    """``video``: ``i2i.apps.video.process_video`` (decode + network + encode, threads overlapping)
+    against the network alone (the same frame function on the same frames, already decoded
+    and kept in memory), round by round; ``whole_over_network`` = whole fps / network fps
+    (issue 26's goal on a CPU: ≥ 0.85)."""
+    import shutil
+    import tempfile
+
+    import av
+
+    from i2i.apps.common import FileLoop
+    from i2i.apps.video import VideoOptions, _frame_function, frame_to_rgb, process_video
+    from i2i.inference import load_model, shipped_model
+    from i2i.pipelines.super_resolution import SuperResolutionPipeline
+
+    work = Path(tempfile.mkdtemp(prefix="i2i_bench_video_"))
+    try:
+        clip = bench_clip(work / "clip.mp4", int(shape["lr"]), int(shape["frames"]))
+        pipe = SuperResolutionPipeline(load_model(shipped_model(shape["model"]), device=device))
+        batch = int(shape.get("batch", 1))
+        fn = _frame_function(FileLoop(pipe), batch)
+        opts = VideoOptions(codec=shape.get("codec", "libx264"), batch=batch)
+        with av.open(str(clip)) as c:
+            frames = [frame_to_rgb(f) for f in c.decode(video=0)]
+        n = len(frames)
+        fn(frames[:batch])  # warm-up
+        whole, net = [], []
+        for _ in range(int(shape.get("rounds", 3))):
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                for i in range(0, n, batch):
+                    fn(frames[i:i + batch])
+            sync(device)
+            net.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                r = process_video(clip, work / "out.mp4", fn, opts)
+            whole.append(time.perf_counter() - t0)
+            assert r.frames == n
+        res = {"shape": shape, "device": str(device), "frames": n, "whole_s": statistics.median(whole),
+               "network_s": statistics.median(net), "whole_times_s": whole, "network_times_s": net,
+               "threads": torch.get_num_threads()}
+        res["whole_fps"], res["network_fps"] = n / res["whole_s"], n / res["network_s"]
+        res["whole_over_network"] = res["whole_fps"] / res["network_fps"]
+        log(f"  whole {res['whole_fps']:.2f} fps, network alone {res['network_fps']:.2f} fps: "
+            f"{res['whole_over_network']:.2f}×")
+        return res
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_folder_processes(shape: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+    """``folder_processes``: ``tools/infer.py --task sr`` over a folder of ``images`` photos in one
+    process against ``accelerate launch --cpu --num_processes 2`` (whole commands, start-up
+    included); checks that both wrote the same bytes."""
+    import shutil
+    import tempfile
+
+    from i2i.data.io import save_image
+
+    work = Path(tempfile.mkdtemp(prefix="i2i_bench_procs_"))
+    try:
+        side, n = int(shape["lr"]), int(shape["images"])
+        photo = tool_photo(side + n)
+        for i in range(n):
+            save_image(work / "in" / f"p{i:03d}.png", photo[i:i + side, i:i + side])
+        base = [str(ROOT / "tools" / "infer.py"), "--task", "sr", "--model", shape["model"], "--device", "cpu",
+                str(work / "in")]
+        launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines",
+                  "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        one, two = [], []
+        for _ in range(int(shape.get("rounds", 1))):
+            one.append(timed_process([sys.executable, *base, "-o", str(work / "one")]))
+            two.append(timed_process([*launch, *base, "-o", str(work / "two")]))
+        same = all((work / "one" / f.name).read_bytes() == f.read_bytes() for f in (work / "two").iterdir())
+        res = {"shape": shape, "images": n, "one_process_s": statistics.median(one), "two_processes_s": statistics.median(two),
+               "one_times_s": one, "two_times_s": two, "byte_identical": same and len(list((work / "two").iterdir())) == n,
+               "cpus": os.cpu_count()}
+        res["speedup_two_over_one"] = res["one_process_s"] / res["two_processes_s"]
+        log(f"  1 process {res['one_process_s']:.1f}s, 2 processes {res['two_processes_s']:.1f}s: "
+            f"{res['speedup_two_over_one']:.2f}×, byte-identical: {res['byte_identical']}")
+        return res
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def derived_ratios(results: dict[str, Any]) -> dict[str, Any]:
     """Ratios across targets of one run: ``pix2pix_b4/pix2pix`` per configuration (issue 11:
     batch 4 should take ≥ 2.5× batch 1's time in the fast configuration) — by time per step."""
@@ -980,6 +1103,10 @@ def main(argv: list[str] | None = None) -> int:
             r = run_tiled_rss(shapes[t], configs[-1], args) if device.type == "cpu" else {"skipped": "CPU only"}
         elif t in ("sr_tool", "sr_tool_folder"):
             r = run_sr_tool(t, shapes[t], device, log)
+        elif t == "video":
+            r = run_video(shapes[t], device, log)
+        elif t == "folder_processes":
+            r = run_folder_processes(shapes[t], log) if device.type == "cpu" else {"skipped": "CPU processes only"}
         else:
             r = run_train(t, shapes[t], configs, args, device, log)
         if len(configs) > 1 and "configs" in r and all("median_s" in c for c in r["configs"].values()):
@@ -998,7 +1125,7 @@ def main(argv: list[str] | None = None) -> int:
         plot(results, configs, args.plot)
     if results.get("derived"):
         print("derived", json.dumps(results["derived"]))
-    for t in ("sr_quality", "tiled", "tiled_rss", "sr_tool", "sr_tool_folder"):
+    for t in ("sr_quality", "tiled", "tiled_rss", "sr_tool", "sr_tool_folder", "video", "folder_processes"):
         if t in results["targets"]:
             r = {k: v for k, v in results["targets"][t].items() if k not in ("times_s",)}
             print(t, json.dumps(r, default=str))

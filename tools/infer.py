@@ -21,4 +21,7 @@ from i2i.cli import run  # noqa: E402
 from i2i.commands import infer_main as main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    from i2i.distributed import relaunch_cpu_workers, worker_exit
+
+    code = relaunch_cpu_workers(__file__, sys.argv[1:])  # accelerate launch --cpu --num_processes N
+    sys.exit(code if code is not None else worker_exit(run(main)))

@@ -45,8 +45,12 @@ def prepare(argv: list[str], kind: Literal["infer", "eval"],
     from ..inference import DEFAULT_SHIPPED, SHIPPED_MODELS, TASK_ALIASES, load_model, shipped_model
     from ..perf import resolve_device
 
+    from .habits import overview, translate
+
+    if kind == "infer":
+        argv = translate(argv)  # Real-ESRGAN's -i/-n/-s/-t/--half/--fp32/-g (i2i/apps/habits.py)
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--task")
+    pre.add_argument("--task", help=f"one of {', '.join(TASKS)} (or an alias); optional with --checkpoint")
     pre.add_argument("--checkpoint")
     pre.add_argument("--model", default=None, metavar="NAME",
                      help=f"a model shipped with i2i instead of --checkpoint: {', '.join(SHIPPED_MODELS)} "
@@ -66,7 +70,7 @@ def prepare(argv: list[str], kind: Literal["infer", "eval"],
     if task is None:
         if known.checkpoint is None:
             if any(a in ("-h", "--help") for a in argv):
-                pre.print_help()
+                print(overview("i2i-infer" if kind == "infer" else "i2i-eval"))
                 return None
             pre.error("give --task and/or --checkpoint")
         model = load_model(known.checkpoint, device=device, with_discriminator=True)

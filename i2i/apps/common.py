@@ -2,7 +2,9 @@
 
 :class:`FileLoop` is the one loop over image files (collect the inputs, name the
 outputs, read → pipeline → write each file, one ``error: <file>: <reason>`` line per file
-that fails, exit code 1 if any did, never writing over an input).
+that fails, exit code 1 if any did, never writing over an input). Video files go frame by
+frame through the same per-image function (:mod:`i2i.apps.video`); under a multi-process
+launch the files are shared between the processes (:mod:`i2i.apps.jobs`).
 """
 from __future__ import annotations
 
@@ -174,6 +176,10 @@ def add_format_args(p: argparse.ArgumentParser) -> None:
 def output_ext(args: argparse.Namespace) -> str | None:
     """``--ext`` as a suffix (None = each input's own), checked along with the other output flags."""
     ext = "png" if args.ext is None else args.ext.lower().lstrip(".")
+    from .video import VIDEO_EXTENSIONS
+
+    if f".{ext}" in VIDEO_EXTENSIONS:  # --ext mp4: the container of video outputs (i2i/apps/video.py); images: PNG
+        ext = "png"
     if ext not in _EXTS:
         raise ConfigError(f"expected png, jpg, webp or auto, got {args.ext!r}", "--ext")
     if not 1 <= args.quality <= 100:
@@ -192,6 +198,9 @@ def add_file_args(p: argparse.ArgumentParser, inputs_help: str, default_folder: 
     p.add_argument("inputs", nargs="+", metavar="INPUT", help=inputs_help)
     p.add_argument("-o", "--output", default=None,
                    help=output_help or f"output file (one input file) or folder (default ./{default_folder}/)")
+    from .video import add_video_args
+
+    add_video_args(p)  # video files (i2i/apps/video.py) and big jobs: --codec, --crf, --batch, --resume, …
 
 
 @contextlib.contextmanager
@@ -356,6 +365,15 @@ class FileLoop:
         ``summary``: the last stdout line, from the :class:`LoopResult` (default
         :meth:`default_summary`).
         """
+        from .video import split_inputs
+
+        videos, inputs = split_inputs(inputs)
+        if videos:  # video files: frame by frame through self.process (i2i/apps/video.py); the rest as below
+            from .video import run_videos
+
+            code = run_videos(self, videos, output, len(videos) == 1 and not inputs, default_folder, suffix)
+            return max(code, self.run(inputs, output, default_folder, suffix=suffix, ext=ext, png_only=png_only,
+                                      summary=summary)) if inputs else code
         files, errors = collect_inputs(inputs)
         if not files:
             for e in errors or ["no input images"]:
@@ -368,21 +386,40 @@ class FileLoop:
         check_writable({dst.parent for dst in outputs})
         ignored = sum(1 for i in inputs if Path(i).expanduser().is_dir() for q in Path(i).expanduser().iterdir()
                       if q.is_file() and not is_image_file(q) and not q.name.startswith("."))
-        result = LoopResult(files, outputs, single, ignored, failed=len(errors))
-        for e in errors:  # after -o is known to be usable: a bad -o is the only line
+        from .jobs import Job, atomic_writer
+        from .video import current_options
+
+        job, resume = Job.current(), current_options().resume  # i2i/apps/jobs.py: processes of a launch
+        result = LoopResult(files, outputs, single, ignored, failed=len(errors) if job.main else 0)
+        for e in errors if job.main else []:  # after -o is known to be usable: a bad -o is the only line
             print(f"error: {e}", file=sys.stderr)
+        todo = [(f, o) for f, o in zip(files, outputs) if not (resume and o.is_file())]
+        if resume and job.main and len(todo) < len(files):
+            print(f"skipped {len(files) - len(todo)} complete output(s) (--resume)")
+        mine = job.share(todo)
         bar = None
-        if self.progress is not None:
+        if self.progress is not None and job.main:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(files), desc=self.progress, unit="img", disable=len(files) < 2, file=sys.stderr,
+            bar = tqdm(total=len(todo), desc=self.progress, unit="img", disable=len(todo) < 2, file=sys.stderr,
                        dynamic_ncols=True)
+        write = self.write
+        if resume or job.size > 1:  # outputs renamed when complete (what --resume trusts)
+            self.write = atomic_writer(write)
+        share = LoopResult([f for f, _ in mine], [o for _, o in mine], single, ignored)
         try:
-            self._loop(result, bar)
+            if mine:
+                self._loop(share, job.progress(bar))
+            result.written = job.gather(share.written)  # waits for every process
+            result.failed += sum(job.gather([share.failed]))
+            if bar is not None and job.size > 1:
+                bar.n = len(todo)
+                bar.refresh()
         finally:
+            self.write = write
             if bar is not None:
                 bar.close()
-        line = (summary or self.default_summary)(result)
+        line = (summary or self.default_summary)(result) if job.main else None
         if line:
             print(line)
         return 1 if result.failed else 0
