@@ -352,8 +352,10 @@ class FileLoop:
         self.extra_outputs = extra_outputs
 
     def default_summary(self, r: LoopResult) -> str | None:
-        """``wrote N image(s) to <folder>`` after a folder's worth of outputs."""
-        return f"wrote {len(r.written)} {self.noun} to {r.outputs[0].parent}" if r.written and not r.single else None
+        """``wrote N image(s) to <folder>`` after a folder's worth of outputs, ``wrote <file>`` after one."""
+        if not r.written:
+            return None
+        return f"wrote {r.written[0]}" if r.single else f"wrote {len(r.written)} {self.noun} to {r.outputs[0].parent}"
 
     def run(self, inputs: list[str], output: str | None, default_folder: str, *, suffix: str = "",
             ext: str | None = ".png", png_only: bool = False,
