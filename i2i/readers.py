@@ -10,8 +10,11 @@ Registered now:
   and a checkpoint folder (``config.yaml`` + ``models.safetensors``). Files written before the
   card existed get one derived from their ``meta`` and specs (:func:`i2i.card.derive_card`).
 
-Later readers (single foreign weight files: spandrel's architectures, junyanz pix2pix/CycleGAN)
-register with :func:`register_reader` and are tried before the folder reader.
+* :class:`i2i.foreign.SpandrelReader` — one weights file (``.pth``, ``.pt``, ``.ckpt``, ``.bin``,
+  ``.safetensors``) of the image-restoration zoo, read safely and built by spandrel.
+
+Further readers (junyanz pix2pix/CycleGAN generators) register with :func:`register_reader` and
+are tried before the folder reader.
 
 Running a model never builds a recipe, a loss or a dataset: this module imports none of
 ``i2i.recipes``, ``i2i.engine`` or the training datasets (``tests/e2e/test_layers.py`` checks it).
@@ -193,3 +196,8 @@ def read_model(path: str | Path, device: str | torch.device = "cpu", with_discri
         if reader.accepts(p):
             return reader.read(path, torch.device(device), with_discriminator)
     raise CheckpointError(f"{path}: not a model i2i can read (readers: {', '.join(r.name for r in READERS)})")
+
+
+from .foreign import SpandrelReader  # noqa: E402  (it builds on LoadedModel above)
+
+READERS.insert(0, SpandrelReader())
