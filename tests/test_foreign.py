@@ -161,3 +161,14 @@ def test_i2i_infer_and_from_pretrained_take_the_file(tmp_path: Path) -> None:
     assert got.shape == (48, 40, 3) and np.abs(got.astype(int) - _reference(net, read_image(src, "RGB")).astype(int)).max() <= 1
     pipe = i2i.from_pretrained(f, device="cpu")
     assert isinstance(pipe, SuperResolutionPipeline) and pipe.scale == 4
+
+
+def test_onnx_export_of_a_foreign_file_agrees_with_pytorch(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from i2i.onnx_export import TOLERANCE, export_onnx
+
+    torch.manual_seed(5)
+    f = tmp_path / "tiny.pth"
+    torch.save(Compact(num_feat=8, num_conv=2, upscale=2).state_dict(), f)
+    done = export_onnx(load_model(f, device="cpu"), tmp_path / "onnx")  # checked by onnxruntime on another size
+    assert [d.slot for d in done] == ["generator"] and done[0].max_abs_diff <= TOLERANCE * done[0].value_range
