@@ -131,7 +131,7 @@ class I2IReader:
     name = "i2i"
 
     def accepts(self, path: Path) -> bool:
-        return not path.is_file()  # folders, and paths that do not exist (read_saved names them)
+        return True  # the last reader: folders, and anything no other reader took (read_saved says what is wrong)
 
     def read(self, path: str | Path, device: torch.device, with_discriminator: bool) -> LoadedModel:
         from . import nn as _nn  # noqa: F401  (fill the network registries)
@@ -182,10 +182,11 @@ READERS: list[Reader] = [I2IReader()]
 
 
 def register_reader(reader: Reader, first: bool = True) -> Reader:
-    """Add a reader (before the folder reader by default); a duplicate name is an error."""
+    """Add a reader: tried first by default, else just before the i2i folder reader (which takes
+    whatever no other reader took, so it stays last); a duplicate name is an error."""
     if any(r.name == reader.name for r in READERS):
         raise KeyError(f"reader {reader.name!r} is already registered")
-    READERS.insert(0 if first else len(READERS), reader)
+    READERS.insert(0 if first else max(0, len(READERS) - 1), reader)
     return reader
 
 
