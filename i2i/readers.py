@@ -33,7 +33,8 @@ from torch import nn
 from .card import ModelCard, Provenance, card_from_dict, derive_card, slot_role
 from .errors import CheckpointError
 
-__all__ = ["LoadedModel", "Reader", "I2IReader", "READERS", "register_reader", "read_model", "file_sha256", "card_entry"]
+__all__ = ["LoadedModel", "Reader", "I2IReader", "READERS", "register_reader", "read_model", "file_sha256", "card_entry",
+           "fast_precision"]
 
 
 @dataclass
@@ -96,9 +97,30 @@ class LoadedModel:
         slots = ["generator"] if "generator" in self.nets else [s for s in self.card.inference_slots if s in self.nets]
         for slot in slots:
             net = self.nets[slot]
-            self.nets[slot] = fast_inference(net, next(net.parameters()).device, fold_bn=fold_bn,
-                                             probe=probe if slot == "generator" else None)
+            device = next(net.parameters()).device
+            precision, p = fast_precision(self.card.dtypes, device.type, net, probe if slot == "generator" else None)
+            self.nets[slot] = fast_inference(net, device, precision=precision, fold_bn=fold_bn, probe=p)
         return self
+
+
+def fast_precision(dtypes: tuple[str, ...], device_type: str, net: nn.Module,
+                   probe: tuple[Any, ...] | None) -> tuple[str, tuple[Any, ...] | None]:
+    """``(precision, probe)`` for :func:`i2i.perf.fast_inference` within the card's ``dtypes``.
+
+    Both half types allowed (i2i's own networks): ``auto`` as before (CUDA: fp16 when the probe's
+    activations stay far inside its range, else bf16). No fp16 (spandrel: SwinIR, HAT, DAT): ``auto``
+    without the probe, so CUDA takes bf16. No bf16: fp16 on CUDA only when the probe proves it safe,
+    else fp32. Neither: fp32."""
+    if "float16" in dtypes and "bfloat16" in dtypes:
+        return "auto", probe
+    if "bfloat16" in dtypes:
+        return "auto", None
+    if "float16" in dtypes and device_type == "cuda" and probe is not None:
+        from .perf import FP16_SAFE_PEAK, activation_peak
+
+        if activation_peak(net, *probe) < FP16_SAFE_PEAK:
+            return "fp16", None
+    return "fp32", None
 
 
 class Reader(Protocol):
