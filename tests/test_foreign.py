@@ -172,3 +172,18 @@ def test_onnx_export_of_a_foreign_file_agrees_with_pytorch(tmp_path: Path) -> No
     torch.save(Compact(num_feat=8, num_conv=2, upscale=2).state_dict(), f)
     done = export_onnx(load_model(f, device="cpu"), tmp_path / "onnx")  # checked by onnxruntime on another size
     assert [d.slot for d in done] == ["generator"] and done[0].max_abs_diff <= TOLERANCE * done[0].value_range
+
+
+def test_the_demo_takes_the_file(tmp_path: Path) -> None:
+    from i2i.apps.demo import load_demo_models, super_resolve
+    from i2i.data.io import save_image
+
+    torch.manual_seed(6)
+    net = Compact(num_feat=8, num_conv=2, upscale=2)
+    f = tmp_path / "tiny_x2.pth"
+    torch.save({"params": net.state_dict()}, f)
+    models = load_demo_models([str(f)], shipped_sr=False, device="cpu")
+    assert list(models) == ["sr"] and models["sr"][0].name == str(f)
+    src = save_image(tmp_path / "in.png", _image(8, 9, seed=7))
+    lr, sr, _ = super_resolve(models["sr"][0].pipeline, src)
+    assert sr.shape == (16, 18, 3) and np.abs(sr.astype(int) - _reference(net, lr).astype(int)).max() <= 1
