@@ -187,3 +187,28 @@ def test_the_demo_takes_the_file(tmp_path: Path) -> None:
     src = save_image(tmp_path / "in.png", _image(8, 9, seed=7))
     lr, sr, _ = super_resolve(models["sr"][0].pipeline, src)
     assert sr.shape == (16, 18, 3) and np.abs(sr.astype(int) - _reference(net, lr).astype(int)).max() <= 1
+
+
+def test_i2i_eval_scores_a_foreign_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    from conftest import load_tool
+
+    from i2i.cli import run
+    from i2i.data.io import save_image
+    from i2i.data.super_resolution import SRFolder
+    from i2i.metrics.image import psnr
+
+    torch.manual_seed(7)
+    net = Compact(num_feat=8, num_conv=2, upscale=2).eval()
+    f = tmp_path / "tiny_x2.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(f))
+    hr_dir = tmp_path / "set"
+    save_image(hr_dir / "a.png", _image(24, 20, seed=8))
+    assert run(load_tool("eval").main, ["--task", "sr", "--checkpoint", str(f), "--data", str(hr_dir), "--device", "cpu",
+                                        "--json"]) == 0
+    m = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    item = SRFolder(str(hr_dir), split="val", scale=2)[0]  # the LR the tool made (MATLAB bicubic)
+    with torch.no_grad():
+        want = psnr(net(item["lr"][None]).clamp(0, 1), item["hr"][None], 2).item()
+    assert m["num_images"] == 1 and m["scale"] == 2 and m["psnr"] == pytest.approx(want, abs=1e-3)
