@@ -10,8 +10,11 @@ Registered now:
   and a checkpoint folder (``config.yaml`` + ``models.safetensors``). Files written before the
   card existed get one derived from their ``meta`` and specs (:func:`i2i.card.derive_card`).
 
-Later readers (single foreign weight files: spandrel's architectures, junyanz pix2pix/CycleGAN)
-register with :func:`register_reader` and are tried before the folder reader.
+* :class:`i2i.foreign.SpandrelReader` — one weights file (``.pth``, ``.pt``, ``.ckpt``, ``.bin``,
+  ``.safetensors``) of the image-restoration zoo, read safely and built by spandrel.
+
+Further readers (junyanz pix2pix/CycleGAN generators) register with :func:`register_reader` and
+are tried before the folder reader.
 
 Running a model never builds a recipe, a loss or a dataset: this module imports none of
 ``i2i.recipes``, ``i2i.engine`` or the training datasets (``tests/e2e/test_layers.py`` checks it).
@@ -30,7 +33,8 @@ from torch import nn
 from .card import ModelCard, Provenance, card_from_dict, derive_card, slot_role
 from .errors import CheckpointError
 
-__all__ = ["LoadedModel", "Reader", "I2IReader", "READERS", "register_reader", "read_model", "file_sha256", "card_entry"]
+__all__ = ["LoadedModel", "Reader", "I2IReader", "READERS", "register_reader", "read_model", "file_sha256", "card_entry",
+           "fast_precision"]
 
 
 @dataclass
@@ -93,9 +97,30 @@ class LoadedModel:
         slots = ["generator"] if "generator" in self.nets else [s for s in self.card.inference_slots if s in self.nets]
         for slot in slots:
             net = self.nets[slot]
-            self.nets[slot] = fast_inference(net, next(net.parameters()).device, fold_bn=fold_bn,
-                                             probe=probe if slot == "generator" else None)
+            device = next(net.parameters()).device
+            precision, p = fast_precision(self.card.dtypes, device.type, net, probe if slot == "generator" else None)
+            self.nets[slot] = fast_inference(net, device, precision=precision, fold_bn=fold_bn, probe=p)
         return self
+
+
+def fast_precision(dtypes: tuple[str, ...], device_type: str, net: nn.Module,
+                   probe: tuple[Any, ...] | None) -> tuple[str, tuple[Any, ...] | None]:
+    """``(precision, probe)`` for :func:`i2i.perf.fast_inference` within the card's ``dtypes``.
+
+    Both half types allowed (i2i's own networks): ``auto`` as before (CUDA: fp16 when the probe's
+    activations stay far inside its range, else bf16). No fp16 (spandrel: SwinIR, HAT, DAT): ``auto``
+    without the probe, so CUDA takes bf16. No bf16: fp16 on CUDA only when the probe proves it safe,
+    else fp32. Neither: fp32."""
+    if "float16" in dtypes and "bfloat16" in dtypes:
+        return "auto", probe
+    if "bfloat16" in dtypes:
+        return "auto", None
+    if "float16" in dtypes and device_type == "cuda" and probe is not None:
+        from .perf import FP16_SAFE_PEAK, activation_peak
+
+        if activation_peak(net, *probe) < FP16_SAFE_PEAK:
+            return "fp16", None
+    return "fp32", None
 
 
 class Reader(Protocol):
@@ -128,7 +153,7 @@ class I2IReader:
     name = "i2i"
 
     def accepts(self, path: Path) -> bool:
-        return not path.is_file()  # folders, and paths that do not exist (read_saved names them)
+        return True  # the last reader: folders, and anything no other reader took (read_saved says what is wrong)
 
     def read(self, path: str | Path, device: torch.device, with_discriminator: bool) -> LoadedModel:
         from . import nn as _nn  # noqa: F401  (fill the network registries)
@@ -179,10 +204,11 @@ READERS: list[Reader] = [I2IReader()]
 
 
 def register_reader(reader: Reader, first: bool = True) -> Reader:
-    """Add a reader (before the folder reader by default); a duplicate name is an error."""
+    """Add a reader: tried first by default, else just before the i2i folder reader (which takes
+    whatever no other reader took, so it stays last); a duplicate name is an error."""
     if any(r.name == reader.name for r in READERS):
         raise KeyError(f"reader {reader.name!r} is already registered")
-    READERS.insert(0 if first else len(READERS), reader)
+    READERS.insert(0 if first else max(0, len(READERS) - 1), reader)
     return reader
 
 
@@ -193,3 +219,8 @@ def read_model(path: str | Path, device: str | torch.device = "cpu", with_discri
         if reader.accepts(p):
             return reader.read(path, torch.device(device), with_discriminator)
     raise CheckpointError(f"{path}: not a model i2i can read (readers: {', '.join(r.name for r in READERS)})")
+
+
+from .foreign import SpandrelReader  # noqa: E402  (it builds on LoadedModel above)
+
+READERS.insert(0, SpandrelReader())

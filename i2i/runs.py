@@ -549,6 +549,19 @@ META_FIELDS: dict[str, tuple[Any, str]] = {
 """The model-description fields a loader relies on, each with its check and what it expects."""
 
 
+DATA_FIELDS: dict[str, tuple[Any, str]] = {
+    "type": (lambda v: isinstance(v, str), "a data set name"),
+    "root": (lambda v: isinstance(v, str), "a path"),
+    "val_split": (lambda v: isinstance(v, str), "a split name"),
+    "direction": (lambda v: v in ("AtoB", "BtoA"), "AtoB or BtoA"),
+    "sketch": (lambda v: isinstance(v, str), "a sketch kind (xdog, canny)"),
+    "sketch_channels": (_whole(1, 4), "a whole number from 1 to 4"),
+    "sketch_params": (lambda v: isinstance(v, dict), "a mapping"),
+    "crop_size": (_whole(1, 65_536), "a whole number from 1 to 65536"),
+}
+"""The training data fields the running side reads (a pix2pix model sketches a photo as its data set did)."""
+
+
 def validate_export_info(info: Any, path: Path) -> dict[str, Any]:
     """An export's or pretrained folder's ``config.json``, every field a loader reads checked,
     each failure one line naming the file and the key."""
@@ -600,6 +613,13 @@ def validate_export_info(info: Any, path: Path) -> dict[str, Any]:
     config = info.get("config", {})
     if config is not None and not isinstance(config, dict):
         raise bad("config", "a mapping (the training config)", config)
+    for section in ("data", "losses", "models", "recipe"):  # the sections the running side reads
+        if (config or {}).get(section) is not None and not isinstance(config[section], dict):
+            raise bad(f"config.{section}", "a mapping", config[section])
+    data = (config or {}).get("data") or {}
+    for key, (ok, expected) in DATA_FIELDS.items():
+        if data.get(key) is not None and not ok(data[key]):
+            raise bad(f"config.data.{key}", expected, data[key])
     return {**info, "task": task, "step": step, "meta": meta, "config": config or {}}
 
 

@@ -183,3 +183,22 @@ def test_a_registered_reader_is_tried_first(tmp_path: Path, monkeypatch: pytest.
     assert pipeline_for(model)(img).shape == (5, 6, 3)  # the SR pipeline, scale 1 from the card
     with pytest.raises(CheckpointError, match="this model is for task 'sr', not 'seg'"):
         load_model(f, task="seg", device="cpu")
+
+
+def test_fast_stays_within_the_cards_dtypes() -> None:
+    from i2i.perf import FP16_SAFE_PEAK
+    from i2i.readers import fast_precision
+
+    net = torch.nn.Conv2d(3, 3, 1)
+    probe = (torch.rand(1, 3, 8, 8),)
+    assert fast_precision(("float32", "float16", "bfloat16"), "cuda", net, probe) == ("auto", probe)  # as before cards
+    assert fast_precision(("float32", "bfloat16"), "cuda", net, probe) == ("auto", None)  # no fp16: no probe, so bf16
+    assert fast_precision(("float32", "float16"), "cpu", net, probe) == ("fp32", None)  # fp16 on a CPU: never
+    assert fast_precision(("float32", "float16"), "cuda", net, probe) == ("fp16", None)  # small activations: fp16 safe
+    with torch.no_grad():
+        net.weight.fill_(FP16_SAFE_PEAK)
+    assert fast_precision(("float32", "float16"), "cuda", net, probe) == ("fp32", None)  # would overflow: fp32
+    assert fast_precision(("float32",), "cuda", net, probe) == ("fp32", None)
+    model = load_model(SHIPPED_MODELS["srresnet_x4_small"], device="cpu")
+    model.stored_card = dataclasses.replace(model.card, dtypes=("float32",))
+    assert model.fast().generator.precision == "fp32"

@@ -167,10 +167,14 @@ class SuperResolutionPipeline:
         self.tile = int(tile) if tile else None
         self.overlap = default_overlap(model) if overlap is None else int(overlap)
         self.tile_batch = default_tile_batch(G) if tile_batch is None else int(tile_batch)
-        if fast:
+        if fast:  # within the card's dtypes (a bare generator: any)
             from ..perf import fast_inference
+            from ..readers import fast_precision
 
-            G = fast_inference(G, next(G.parameters()).device, probe=probe_input(G))
+            device = next(G.parameters()).device
+            dtypes = model.card.dtypes if isinstance(model, LoadedModel) else ("float32", "float16", "bfloat16")
+            precision, probe = fast_precision(dtypes, device.type, G, probe_input(model))
+            G = fast_inference(G, device, precision=precision, probe=probe)
         self.generator = G
         self.progress: Callable[[int, int], None] | None = None
         """``progress(done, total)`` tiles of the image being upscaled (the tools' tile bar)."""

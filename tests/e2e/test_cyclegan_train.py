@@ -11,6 +11,7 @@ import torch
 
 from i2i import config, inference
 from i2i import runs as ckpt
+from i2i.apps.common import eval_recipe
 from i2i.data.io import save_image
 from i2i.engine.tracking import read_metrics
 from i2i.engine.trainer import Trainer
@@ -57,7 +58,7 @@ def test_paper_yaml_trains_a_few_steps_and_exports_both_directions(tmp_path: Pat
     assert any((run / "samples").glob("*.png"))
     model = inference.load_model(run, task="cyclegan", device="cpu")
     assert set(model.nets) == {"generator_ab", "generator_ba"} and model.meta["multiple"] == 4
-    assert model.build_recipe().multiple == 4  # the recipe sets up from the generators alone
+    assert eval_recipe(model).multiple == 4 == model.card.multiple_of  # the recipe sets up from the generators alone
     from i2i.recipes.pix2pix import pad_predict
 
     y = pad_predict(model.nets["generator_ba"], torch.zeros(1, 3, 18, 30), model.meta["multiple"])
@@ -142,7 +143,7 @@ def test_two_process_ddp_training_and_evaluation_match_one_process(tmp_path: Pat
     val = build_dataset(model.config["data"], "test")
     assert len(val) == 5
     batches = list(torch.utils.data.DataLoader(val, batch_size=5))
-    single = model.build_recipe().run_evaluation(model.nets, batches, One())
+    single = eval_recipe(model).run_evaluation(model.nets, batches, One())
     assert set(single) == {"cycle_a", "cycle_b", "sharpness_ab", "sharpness_ba"}
     for k, v in single.items():
         assert logged[f"eval/{k}"] == pytest.approx(v, rel=1e-5), k

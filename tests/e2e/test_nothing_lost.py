@@ -278,7 +278,8 @@ FIELDS = [("recipe",), ("recipe", "type"), ("models",), ("models", "generator"),
           ("meta", "scale"), ("meta", "value_range"), ("meta", "multiple"), ("config",), ("config", "data")]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(FIELDS), value=json_values)
 def test_fuzzed_folder_fields_load_or_fail_in_one_line(tmp_path_factory: pytest.TempPathFactory, field: tuple[str, ...],
                                                         value: object) -> None:

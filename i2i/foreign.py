@@ -1,0 +1,143 @@
+"""Single weight files made by other projects, through spandrel (issue 24, part B, first slice).
+
+``--checkpoint RealESRGAN_x4plus.pth`` (or ``.pt``, ``.ckpt``, ``.bin``, ``.safetensors``): the
+file is read **by i2i** — safetensors, or ``torch.load(weights_only=True)`` for pickles, so a
+file that would run code is refused and nothing runs (spandrel's own loader uses a restricted
+unpickler instead) — with its size and tensor count capped. Its state dict is unwrapped the way
+the field's files come (``params_ema``, ``params``, ``state_dict``, a ``module.`` prefix:
+:func:`spandrel.canonicalize_state_dict`) and handed to spandrel (MIT; Kaiser et al.,
+https://github.com/chaiNNer-org/spandrel), which detects the architecture from the tensors and
+builds the network. Never ``spandrel_extra_arches`` (non-commercial architectures).
+
+The result is a :class:`~i2i.readers.LoadedModel` whose :class:`~i2i.card.ModelCard` is filled
+from spandrel's descriptor: scale, channels, size requirements (minimum, multiple of), dtypes
+(fp16/bf16 support), architecture, sha256 of the file. Its task is ``sr`` (super-resolution and
+restoration models, scale 1 for the latter), so the SR pipeline, ``i2i-infer``, ``i2i-eval``,
+ONNX export and the demo run it. Tiling: spandrel does not state a receptive radius, so the card
+says ``none`` (the SR pipeline's default context is then 48 input pixels, close but not proven
+exact); ``tile=0`` runs whole images. Licences per architecture are not filled yet (``None``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .card import ModelCard, Provenance
+from .errors import CheckpointError
+from .readers import LoadedModel, file_sha256
+
+__all__ = ["SpandrelReader", "read_state_dict", "PadToSize", "WEIGHT_SUFFIXES", "MAX_FILE_BYTES", "MAX_TENSORS"]
+
+WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
+MAX_FILE_BYTES = 4 * 2**30
+"""4 GiB: HAT-L, the largest image-restoration file of the field, is ~170 MB; a bigger file is not a model for this door."""
+MAX_TENSORS = 20_000
+"""SwinIR-L / HAT-L hold a few thousand tensors; more is a damaged or hostile file."""
+
+
+def _is_tensor_dict(x: Any) -> bool:
+    return isinstance(x, dict) and bool(x) and all(isinstance(v, Tensor) for v in x.values())
+
+
+def read_state_dict(path: Path) -> dict[str, Tensor]:
+    """The tensors of a weights file, read without running code; one line naming the file otherwise."""
+    from .runs import load_tensors, safe_torch_load
+
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    if size > MAX_FILE_BYTES:
+        raise CheckpointError(f"{path}: {size:,} bytes is more than a weights file may hold here ({MAX_FILE_BYTES:,})")
+    if path.suffix.lower() == ".safetensors":
+        obj: Any = load_tensors(path)
+    else:
+        obj = safe_torch_load(path)  # weights_only=True: a pickle that would run code is refused
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a state dict (a mapping of names to tensors), got {type(obj).__name__}")
+    from spandrel import canonicalize_state_dict
+
+    sd = canonicalize_state_dict(obj)
+    if not _is_tensor_dict(sd):
+        keys = ", ".join(map(str, list(obj)[:6]))
+        raise CheckpointError(f"{path}: no state dict of tensors found (top-level keys: {keys})")
+    if len(sd) > MAX_TENSORS:
+        raise CheckpointError(f"{path}: {len(sd):,} tensors is more than a model file may hold here ({MAX_TENSORS:,})")
+    return sd
+
+
+class PadToSize(nn.Module):
+    """Run ``net`` on inputs padded at the bottom/right to its size requirements (sides at least
+    ``minimum``, multiples of ``multiple``, equal when ``square``) and crop the output back:
+    (N, C, h, w) -> (N, C', h·scale, w·scale). The padding is what spandrel's own call adds (so the
+    result is the one chaiNNer and the other spandrel users get): reflection as far as the image
+    allows (size - 1 pixels), edge replication beyond."""
+
+    def __init__(self, net: nn.Module, scale: int, multiple: int, minimum: int, square: bool = False):
+        super().__init__()
+        self.net, self.scale, self.multiple, self.minimum, self.square = net, scale, max(1, multiple), minimum, square
+
+    def target(self, h: int, w: int) -> tuple[int, int]:
+        th, tw = max(h, self.minimum), max(w, self.minimum)
+        th, tw = th + (-th) % self.multiple, tw + (-tw) % self.multiple
+        return (max(th, tw),) * 2 if self.square else (th, tw)  # type: ignore[return-value]
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        th, tw = self.target(h, w)
+        if (th, tw) == (h, w):
+            return self.net(x)
+        rh, rw = min(th - h, h - 1), min(tw - w, w - 1)  # reflection needs padding < size
+        x = torch.nn.functional.pad(x, (0, rw, 0, rh), mode="reflect")
+        x = torch.nn.functional.pad(x, (0, tw - w - rw, 0, th - h - rh), mode="replicate")
+        return self.net(x)[..., : h * self.scale, : w * self.scale]
+
+
+def _supported_families() -> str:
+    from spandrel import MAIN_REGISTRY
+
+    return ", ".join(sorted({a.architecture.name for a in MAIN_REGISTRY.architectures()}))
+
+
+class SpandrelReader:
+    """Single weight files of the image-restoration zoo (see the module docstring)."""
+
+    name = "spandrel"
+
+    def accepts(self, path: Path) -> bool:
+        return path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES
+
+    def read(self, path: str | Path, device: torch.device, with_discriminator: bool) -> LoadedModel:
+        from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+
+        p = Path(path).expanduser()
+        sd = read_state_dict(p)
+        try:
+            desc = ModelLoader(device="cpu").load_from_state_dict(sd)
+        except UnsupportedModelError:
+            names = ", ".join(list(sd)[:4])
+            raise CheckpointError(f"{path}: not an architecture i2i can read (first tensors: {names}); "
+                                  f"supported: {_supported_families()}") from None
+        except (RuntimeError, ValueError, KeyError, AssertionError) as e:
+            raise CheckpointError(f"{path}: looks like {type(e).__name__} to spandrel's loader: {str(e)[:120]}") from None
+        if not isinstance(desc, ImageModelDescriptor):
+            raise CheckpointError(f"{path}: a {desc.architecture.name} model ({desc.purpose}) is not an image-to-image "
+                                  "model i2i can run")
+        req = desc.size_requirements
+        net: nn.Module = desc.model.eval()
+        if not req.none:
+            net = PadToSize(net, desc.scale, req.multiple_of, req.minimum, req.square).eval()
+        net.scale = desc.scale  # type: ignore[assignment]  (what a bare SR generator says about itself)
+        dtypes = ("float32", *(("float16",) if desc.supports_half else ()), *(("bfloat16",) if desc.supports_bfloat16 else ()))
+        card = ModelCard(task="sr", slots={"generator": "generator"}, scale=int(desc.scale),
+                         in_channels=int(desc.input_channels), out_channels=int(desc.output_channels),
+                         value_range=(0.0, 1.0), min_size=max(1, int(req.minimum)), multiple_of=int(req.multiple_of),
+                         tiling="none", receptive_radius=None, dtypes=dtypes,
+                         provenance=Provenance(format="spandrel", file=str(p), sha256={p.name: file_sha256(p)},
+                                               architecture={"generator": str(desc.architecture.id)}),
+                         notes={"purpose": desc.purpose, "tags": list(desc.tags),
+                                "spandrel_tiling": desc.tiling.name.lower()})
+        return LoadedModel(nets={"generator": net.to(device)}, task="sr", path=p, stored_card=card)
