@@ -125,10 +125,26 @@ def export_main(argv: list[str]) -> int:
     p.add_argument("--name", help="the model card's title (pretrained)")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the pretrained folder to the Hugging Face Hub")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: a private repo")
+    p.add_argument("--interpolate", metavar="MODEL_B",
+                   help="ESRGAN's network interpolation with a second model of the same networks: (1 - alpha)·MODEL + "
+                        "alpha·MODEL_B, written as a pretrained folder")
+    p.add_argument("--alpha", type=float, default=0.8, help="with --interpolate: MODEL_B's share, in [0, 1] (default 0.8)")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
     from .inference import resolve_name
 
+    if args.interpolate:
+        from .errors import ConfigError
+        from .hub import interpolate_pretrained
+
+        if args.format != "pretrained":
+            raise ConfigError("writes a pretrained folder: use --format pretrained (then export that folder to ONNX)",
+                              "--interpolate")
+        if not args.output:
+            raise ConfigError("name the new folder with -o", "--interpolate")
+        folder = interpolate_pretrained(args.model, args.interpolate, args.alpha, args.output, name=args.name)
+        print(f"pretrained folder: {folder} ((1 - {args.alpha:g})·{args.model} + {args.alpha:g}·{args.interpolate})")
+        return 0
     src = resolve_name(args.model)  # a shipped model's name too (srresnet_x4)
     shipped = src != Path(args.model).expanduser()  # then never write into the installed package: ./<name>_<format>
     out = Path(args.output).expanduser() if args.output else (Path(f"{args.model}_{args.format}") if shipped else src / args.format)

@@ -86,6 +86,44 @@ def save_pretrained(source: str | Path, folder: str | Path, name: str | None = N
     return folder
 
 
+def interpolate_pretrained(source_a: str | Path, source_b: str | Path, alpha: float, folder: str | Path,
+                           name: str | None = None) -> Path:
+    """ESRGAN's network interpolation (Wang et al. 2018, §3.4): every floating-point weight
+    ``(1 - alpha) · A + alpha · B`` of two models with the same networks (a PSNR-oriented model and
+    its GAN fine-tune, say), written as a pretrained folder; integer buffers come from A. ``alpha``
+    in [0, 1]: 0 gives A, 1 gives B."""
+    import math
+
+    from .errors import ConfigError
+    from .inference import resolve_name
+    from .readers import card_entry
+
+    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
+        raise ConfigError(f"expected a number in [0, 1], got {alpha}", "--alpha")
+    src_a, src_b = resolve_name(source_a), resolve_name(source_b)
+    a, b = runs.read_saved(src_a), runs.read_saved(src_b)
+    if a.recipe != b.recipe or a.specs != b.specs or set(a.weights) != set(b.weights):
+        raise CheckpointError(f"{src_b}: cannot be interpolated with {src_a}: the recipes or networks differ "
+                              f"({a.recipe.get('type')}: {a.specs} vs {b.recipe.get('type')}: {b.specs})")
+    weights: dict[str, dict[str, torch.Tensor]] = {}
+    for slot, sd in a.weights.items():
+        other = b.weights[slot]
+        if set(sd) != set(other) or any(sd[k].shape != other[k].shape for k in sd):
+            raise CheckpointError(f"{src_b}: {slot} weights do not match {src_a}'s keys and shapes")
+        weights[slot] = {k: ((1.0 - alpha) * v.double() + alpha * other[k].double()).to(v.dtype) if v.is_floating_point() else v
+                         for k, v in sd.items()}
+    folder = Path(folder).expanduser()
+    runs.check_output_folder(folder, [src_a, a.path, src_b, b.path], runs.is_pretrained_folder, "pretrained folder")
+    info = runs.export_info(a.task, {**a.config, "recipe": a.recipe, "models": a.specs}, list(weights), a.meta, a.step, [])
+    info.update(card_entry(a.path))
+    info["interpolation"] = {"a": str(src_a), "b": str(src_b), "alpha": alpha}
+    card = model_card(a, None, name or f"{a.recipe.get('type', 'model')} interpolated") + (
+        f"\n## Interpolation\n\nThe weights are (1 - {alpha:g}) · `{src_a}` + {alpha:g} · `{src_b}` "
+        "(ESRGAN's network interpolation).\n")
+    runs.write_pretrained(folder, weights, info, card)
+    return folder
+
+
 def resolve_pretrained(name_or_path: str | Path, local_files_only: bool = False, revision: str | None = None,
                        cache_dir: str | Path | None = None) -> Path:
     """A local folder as it is; a shipped model's name (``srresnet_x4``) as its folder; otherwise a

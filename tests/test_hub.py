@@ -113,3 +113,35 @@ def test_from_pretrained_on_the_shipped_sr_model_upscales(tmp_path: Path) -> Non
     big = pipe(img)
     assert big.shape == (48, 40, 3) and big.dtype == np.uint8
     assert np.array_equal(big, i2i.from_pretrained(SHIPPED["sr"], device="cpu")(img))
+
+
+def test_network_interpolation_is_the_weighted_sum(tmp_path: Path) -> None:
+    """ESRGAN's interpolation: (1 - alpha)·A + alpha·B for every float weight; 0 gives A, 1 gives B."""
+    from i2i.cli import run as cli_run
+    from i2i.commands import export_main
+    from i2i.inference import SHIPPED_MODELS
+
+    a = tmp_path / "a"
+    shutil.copytree(SHIPPED_MODELS["srresnet_x4_small"], a)
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    sd_a = runs.read_saved(a).weights["generator"]
+    sd_b = {k: (v * 0.5 + 0.01 if v.is_floating_point() else v) for k, v in sd_a.items()}  # another model, same networks
+    from safetensors.torch import save_file
+
+    save_file(sd_b, str(runs._weights_file(b, "generator")))
+    for alpha in (0.0, 0.8, 1.0):
+        out = tmp_path / f"i{alpha}"
+        assert cli_run(export_main, [str(a), "--interpolate", str(b), "--alpha", str(alpha), "--format", "pretrained",
+                                     "-o", str(out)]) == 0
+        got = runs.read_saved(out).weights["generator"]
+        for k, v in sd_a.items():
+            want = (1 - alpha) * v.double() + alpha * sd_b[k].double() if v.is_floating_point() else v
+            assert torch.allclose(got[k].double(), want, atol=1e-6) if v.is_floating_point() else torch.equal(got[k], v), k
+        assert "## Interpolation" in (out / "README.md").read_text()
+    other = tmp_path / "other"
+    shutil.copytree(SHIPPED_MODELS["srresnet_x4"], other)  # 64 ch x 16 blocks: not the same networks
+    with pytest.raises(CheckpointError, match="cannot be interpolated"):
+        hub.interpolate_pretrained(a, other, 0.5, tmp_path / "x")
+    with pytest.raises(Exception, match=r"--alpha: expected a number in \[0, 1\]"):
+        hub.interpolate_pretrained(a, b, 1.5, tmp_path / "y")
