@@ -52,6 +52,9 @@ def train_main(argv: list[str]) -> int:
                    help="continue from the latest checkpoint of --output-dir, or from PATH (run dir or checkpoint)")
     p.add_argument("--overwrite", action="store_true",
                    help="the run directory holds an earlier run: move it aside to <dir>.old-<time> (never deleted) and start afresh")
+    p.add_argument("--fast", action="store_true",
+                   help="train.fast=true: the device's numerically safe speed-ups (bf16/fp16 autocast where native, "
+                        "channels_last, fused optimizers); explicit train.* keys win")
     p.add_argument("--list", action="store_true", help="list registered networks, losses, datasets, recipes")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     args = p.parse_intermixed_args(argv)
@@ -63,7 +66,8 @@ def train_main(argv: list[str]) -> int:
     from .config import load_config
     from .engine.trainer import Trainer
 
-    cfg = load_config(find_config(args.config), args.overrides)
+    overrides = (["train.fast=true"] if args.fast else []) + args.overrides  # a later train.fast=false wins
+    cfg = load_config(find_config(args.config), overrides)
     trainer = Trainer(cfg, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite)
     run_dir = trainer.fit()
     if trainer.is_main:

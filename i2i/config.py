@@ -47,9 +47,10 @@ class TrainConfig:
     grad_clip: float | None = None
     ema_decay: float | None = None
     seed: int = 0
-    mixed_precision: Literal["no", "fp16", "bf16"] | None = None  # None: launcher / env decides
-    channels_last: bool = False
-    compile: bool = False  # torch.compile each network in place (first steps slower: see README performance)
+    fast: bool = False  # the device's numerically safe speed-ups (i2i.perf.training_plan); an explicit key below wins
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = None  # None: `fast` decides, else the launcher / env
+    channels_last: bool | None = None  # None: on with `fast` for convolutional networks, else off
+    compile: bool | None = None  # torch.compile each network in place (None: `fast` decides; off unless measured to pay)
     compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"  # reduce-overhead: CUDA graphs
     deterministic: bool = False  # cuDNN/cuBLAS deterministic kernels: bit-exact resume on CUDA (slower)
     log_every: int = 20

@@ -19,6 +19,9 @@ Measured effects on the project's networks are in ``docs/performance.md``
   present (as training), ``--device cpu`` to force the CPU.
 * :func:`maybe_compile` — ``torch.compile`` when asked for and possible (Inductor needs a
   C++ compiler on CPU); otherwise the module unchanged.
+* :func:`training_plan` / :func:`fast_training_plan` — ``train.fast``: which of the training
+  speed-ups (autocast dtype, GradScaler, channels_last, fused optimizers, torch.compile, cuDNN
+  autotuning) are on for a device, each with its reason; explicit ``train.*`` keys win.
 * :func:`count_flops` — FLOPs of one call, by :class:`torch.utils.flop_counter.FlopCounterMode`.
 * :func:`tune_allocator` — keep freed activation-sized blocks in glibc's heap instead of
   unmapping them (the tools call it at start; ``I2I_TUNE_MALLOC=0`` turns it off).
@@ -34,6 +37,7 @@ import platform
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import torch
@@ -42,7 +46,8 @@ from torch import Tensor, nn
 __all__ = ["fold_batchnorm", "to_channels_last", "cpu_has_native_bf16", "autocast_dtype", "autocast",
            "resolve_device", "activation_peak", "inference_dtype", "FP16_SAFE_PEAK",
            "maybe_compile", "can_compile", "count_flops", "prepare_inference", "frozen", "tune_allocator",
-           "FastInference", "fast_inference", "compile_in_place"]
+           "FastInference", "fast_inference", "compile_in_place", "TrainingPlan", "training_plan",
+           "fast_training_plan", "cuda_has_native_bf16", "is_convolutional"]
 
 Precision = Literal["fp32", "bf16", "fp16", "auto"]
 
@@ -272,6 +277,150 @@ def autocast(device: str | torch.device, precision: Precision = "auto") -> Any:
     if dtype is None:
         return nullcontext()
     return torch.autocast(torch.device(device).type, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- training: one switch
+def cuda_has_native_bf16(device: str | torch.device = "cuda") -> bool:
+    """Whether the CUDA device computes bf16 natively: compute capability 8.0 (Ampere) or later.
+
+    Not ``torch.cuda.is_bf16_supported()``: by default it also says yes for older GPUs that only
+    emulate bf16 (slower than fp16 with a GradScaler there).
+    """
+    major, minor = torch.cuda.get_device_capability(device)
+    return (major, minor) >= (8, 0)
+
+
+def is_convolutional(*modules: nn.Module) -> bool:
+    """Whether any module holds a 2-D (transposed) convolution: where NHWC changes kernels."""
+    return any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for mod in modules for m in mod.modules())
+
+
+# The CPU measurement behind "compile off" (README "Performance", tools/bench.py compile flag):
+# SRResNet step 0.759 -> 0.734 s (fp32) and 0.423 -> 0.397 s (bf16), pix2pix 0.623 -> 0.648 s
+# and 0.417 -> 0.413 s, for 21-25 s of compilation in the first step.
+_COMPILE_CPU_WHY = "≤ 6 % per step on this CPU for 21-25 s of compilation: pays after ~1,000 steps; train.compile=true"
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """The training speed settings a run uses, and why (what ``train.fast`` resolves to).
+
+    Attributes:
+        device: ``cpu`` / ``cuda`` / ...
+        fast: whether ``train.fast`` asked for the device's safe speed-ups.
+        mixed_precision: ``no`` / ``bf16`` / ``fp16`` for Accelerate (fp16 brings its
+            GradScaler), or ``None``: the launcher / environment decides (not fast, no key).
+        channels_last: NHWC networks and image batches.
+        fused_optimizers: besides Adam/AdamW (fused by default), SGD fused and RMSprop foreach
+            (:func:`i2i.engine.optim.build_optimizer`'s ``fast``).
+        compile: ``torch.compile`` of every network, in place.
+        cudnn_benchmark: cuDNN autotuning (CUDA, not with ``train.deterministic``).
+        reasons: piece -> why it is on or off (printed, recorded in the run).
+    """
+
+    device: str
+    fast: bool
+    mixed_precision: str | None
+    channels_last: bool
+    fused_optimizers: bool
+    compile: bool
+    cudnn_benchmark: bool
+    reasons: tuple[tuple[str, str], ...] = ()
+
+    def autocast_dtype(self) -> torch.dtype | None:
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.mixed_precision or "no")
+
+    def for_networks(self, *modules: nn.Module) -> TrainingPlan:
+        """The plan for these networks: ``fast`` turns NHWC off where nothing is convolutional
+        (an explicit ``train.channels_last`` stays as given)."""
+        why = dict(self.reasons)
+        if self.fast and self.channels_last and why.get("channels_last", "").startswith("fast") \
+                and not is_convolutional(*modules):
+            why["channels_last"] = "fast: off, no 2-D convolution in the networks"
+            return replace(self, channels_last=False, reasons=tuple(why.items()))
+        return self
+
+    def summary(self) -> str:
+        """One line, e.g. ``fast: bf16 autocast, channels_last, fused optimizers; compile off (…)``."""
+        mp = {"bf16": "bf16 autocast", "fp16": "fp16 autocast + GradScaler", "no": "fp32"}.get(
+            self.mixed_precision or "", "precision from the launcher")
+        on = [mp] + (["channels_last"] if self.channels_last else []) \
+            + (["fused optimizers"] if self.fused_optimizers else ["fused Adam"]) \
+            + (["cuDNN autotuning"] if self.cudnn_benchmark else []) + (["torch.compile"] if self.compile else [])
+        why = dict(self.reasons)
+        off = []
+        if not self.compile:
+            off.append(f"compile off ({why.get('compile', 'train.compile=true turns it on')})")
+        if self.mixed_precision == "no" and "mixed_precision" in why:
+            off.append(f"no autocast ({why['mixed_precision']})")
+        head = "fast" if self.fast else "speed"
+        return f"{head}: {', '.join(on)}" + (f"; {'; '.join(off)}" if off else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["reasons"] = dict(self.reasons)
+        return d
+
+
+def training_plan(device: str | torch.device, fast: bool = False, mixed_precision: str | None = None,
+                  channels_last: bool | None = None, compile: bool | None = None, deterministic: bool = False,
+                  can_compile_here: bool | None = None) -> TrainingPlan:
+    """Resolve ``train.fast`` and the explicit ``train.*`` keys for ``device`` (one function decides).
+
+    With ``fast`` (each piece only where an explicit key does not say otherwise):
+
+    * precision: CUDA with compute capability ≥ 8.0 → bf16 autocast (fp32's range: no loss
+      scaling); older CUDA → fp16 autocast with Accelerate's GradScaler; a CPU with native bf16
+      dot products (AVX512-BF16 / AMX, :func:`cpu_has_native_bf16`) → bf16; any other CPU →
+      fp32 (emulated bf16 is slower than fp32). Losses, GAN logits and EMA stay fp32 either way
+      (the losses cast to float before reducing; EMA runs outside autocast).
+    * channels_last: on (turned off again for networks without 2-D convolutions,
+      :meth:`TrainingPlan.for_networks`).
+    * fused optimizers: SGD fused and RMSprop foreach too (Adam/AdamW are fused by default).
+    * torch.compile: off — on the CPU measured not to pay for runs under ~1,000 steps; on CUDA
+      not measured yet.
+    * cuDNN autotuning on CUDA unless ``deterministic``.
+
+    Without ``fast`` every piece is its key's value (``None`` = off; precision ``None`` = the
+    launcher's). ``can_compile_here`` overrides :func:`can_compile` (tests).
+    """
+    kind = torch.device(device).type
+    why: dict[str, str] = {}
+    mp = mixed_precision
+    if mp is not None:
+        why["mixed_precision"] = f"train.mixed_precision={mp}"
+    elif fast:
+        if kind == "cuda":
+            if cuda_has_native_bf16(device):
+                mp, why["mixed_precision"] = "bf16", "fast: CUDA compute capability >= 8.0 (native bf16)"
+            else:
+                mp, why["mixed_precision"] = "fp16", "fast: CUDA compute capability < 8.0: fp16 with a GradScaler"
+        elif kind == "cpu" and cpu_has_native_bf16():
+            mp, why["mixed_precision"] = "bf16", "fast: CPU with native bf16 (AVX512-BF16/AMX)"
+        else:
+            mp, why["mixed_precision"] = "no", f"fast: {kind} without native bf16: emulated bf16 is slower than fp32"
+    if channels_last is not None:
+        cl, why["channels_last"] = channels_last, f"train.channels_last={str(channels_last).lower()}"
+    else:
+        cl = fast
+        if fast:
+            why["channels_last"] = "fast: NHWC, the layout oneDNN and cuDNN convolutions prefer"
+    compiles = can_compile(kind) if can_compile_here is None else can_compile_here
+    if compile is not None:
+        comp = compile and compiles
+        why["compile"] = f"train.compile={str(compile).lower()}" + ("" if compiles or not compile else ": no compiler here")
+    else:
+        comp = False
+        if fast:
+            why["compile"] = _COMPILE_CPU_WHY if kind == "cpu" else f"not measured on {kind} yet; train.compile=true"
+    bench = fast and kind == "cuda" and not deterministic
+    return TrainingPlan(kind, fast, mp, cl, fast, comp, bench, tuple(why.items()))
+
+
+def fast_training_plan(device: str | torch.device, *modules: nn.Module) -> TrainingPlan:
+    """``train.fast: true`` with no explicit key, for ``device`` (and these networks, if given)."""
+    plan = training_plan(device, fast=True)
+    return plan.for_networks(*modules) if modules else plan
 
 
 # ----------------------------------------------------------------------------- compilation

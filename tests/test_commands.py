@@ -21,7 +21,7 @@ def test_export_writes_onnx_checked_by_onnxruntime(tiny_acgan_run: Path, tmp_pat
     r = cmd("export", str(tiny_acgan_run), "--format", "onnx", "-o", str(tmp_path / "onnx"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "onnx" / "generator.onnx").is_file()
-    assert "inputs: z, label" in r.stdout and "onnxruntime vs PyTorch: max |diff|" in r.stdout
+    assert "inputs: z, label" in r.stdout and "checked with onnxruntime: max |ONNX - PyTorch|" in r.stdout
 
 
 def test_export_writes_a_pretrained_folder(tiny_acgan_run: Path, tmp_path: Path) -> None:

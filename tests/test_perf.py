@@ -176,7 +176,8 @@ def test_bench_options_parse():
     plain, default = bench.parse_options("plain"), bench.parse_options("default")
     assert plain.unfused and plain.precision == "fp32" and not plain.channels_last
     assert not default.unfused and default.precision == "fp32"
-    assert bench.parse_options("auto+cl+vgg32").vgg32
+    assert bench.parse_options("auto+cl+vgg32").vgg32 and bench.parse_options("auto+cl+vgglp").vgglp
+    assert fast.plan and not default.plan  # training targets: "fast" is train.fast's plan
     o = bench.parse_options("bf16+cl+compile")
     assert (o.precision, o.channels_last, o.fold, o.compile) == ("bf16", True, False, True)
     with pytest.raises(SystemExit, match="unknown option"):
@@ -519,3 +520,123 @@ def test_sr_fast_picks_fp16_on_cuda_for_the_shipped_model(monkeypatch: pytest.Mo
     net = perf.fold_batchnorm(model.generator)
     _fake_cuda(monkeypatch)
     assert perf.inference_dtype(net, "cuda", probe_input(model)) is torch.float16
+
+
+# ----------------------------------------------------------------------------- train.fast: the plan
+def test_fast_plan_on_a_cpu_with_native_bf16(monkeypatch):
+    monkeypatch.setattr(perf, "cpu_has_native_bf16", lambda: True)
+    plan = perf.training_plan("cpu", fast=True, can_compile_here=True)
+    assert (plan.mixed_precision, plan.channels_last, plan.fused_optimizers, plan.compile, plan.cudnn_benchmark) == (
+        "bf16", True, True, False, False)
+    assert plan.autocast_dtype() is torch.bfloat16
+    assert plan.summary().startswith("fast: bf16 autocast, channels_last, fused optimizers; compile off (≤ 6 % per step")
+    assert perf.fast_training_plan("cpu") == perf.training_plan("cpu", fast=True)  # compile off either way
+
+
+def test_fast_plan_on_a_cpu_without_native_bf16_stays_fp32(monkeypatch):
+    monkeypatch.setattr(perf, "cpu_has_native_bf16", lambda: False)
+    plan = perf.training_plan("cpu", fast=True)
+    assert (plan.mixed_precision, plan.channels_last, plan.fused_optimizers, plan.compile) == ("no", True, True, False)
+    assert plan.autocast_dtype() is None
+    assert "fast: fp32, channels_last" in plan.summary() and "emulated bf16 is slower than fp32" in plan.summary()
+
+
+@pytest.mark.parametrize("capability, precision", [((9, 0), "bf16"), ((8, 0), "bf16"), ((7, 5), "fp16"), ((6, 1), "fp16")])
+def test_fast_plan_on_cuda_follows_the_compute_capability(monkeypatch, capability, precision):
+    """Ampere and later: bf16 (fp32's range, no scaler); older GPUs: fp16 + Accelerate's GradScaler,
+    even where ``torch.cuda.is_bf16_supported()`` would say yes by emulation."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    plan = perf.training_plan("cuda", fast=True, can_compile_here=True)
+    assert plan.mixed_precision == precision and plan.channels_last and plan.fused_optimizers
+    assert plan.cudnn_benchmark and not plan.compile and "not measured on cuda" in dict(plan.reasons)["compile"]
+    assert ("fp16 autocast + GradScaler" in plan.summary()) == (precision == "fp16")
+    assert not perf.training_plan("cuda", fast=True, deterministic=True).cudnn_benchmark  # autotuning breaks exact resume
+
+
+def test_explicit_keys_win_over_fast(monkeypatch):
+    monkeypatch.setattr(perf, "cpu_has_native_bf16", lambda: True)
+    plan = perf.training_plan("cpu", fast=True, mixed_precision="no", channels_last=False, compile=True,
+                              can_compile_here=True)
+    assert (plan.mixed_precision, plan.channels_last, plan.compile, plan.fused_optimizers) == ("no", False, True, True)
+    assert dict(plan.reasons) == {"mixed_precision": "train.mixed_precision=no", "channels_last": "train.channels_last=false",
+                                  "compile": "train.compile=true"}
+    assert not perf.training_plan("cpu", compile=True, can_compile_here=False).compile  # no compiler: eager, said so
+    # without fast every piece is its key's value; precision None = the launcher's
+    off = perf.training_plan("cpu")
+    assert (off.mixed_precision, off.channels_last, off.compile, off.fused_optimizers, off.fast) == (None, False, False,
+                                                                                                      False, False)
+    assert perf.training_plan("cpu", mixed_precision="bf16", channels_last=True).channels_last
+
+
+def test_fast_turns_channels_last_off_only_for_networks_without_convolutions(monkeypatch):
+    monkeypatch.setattr(perf, "cpu_has_native_bf16", lambda: True)
+    mlp, conv = nn.Sequential(nn.Linear(4, 4)), nn.Sequential(nn.Conv2d(3, 4, 3))
+    assert not perf.fast_training_plan("cpu", mlp).channels_last
+    assert perf.fast_training_plan("cpu", mlp, conv).channels_last
+    explicit = perf.training_plan("cpu", fast=True, channels_last=True).for_networks(mlp)
+    assert explicit.channels_last  # an explicit key is kept as given
+
+
+@pytest.mark.parametrize("flags, capability, native", [
+    ("fpu avx2 avx512f avx512_bf16", "AVX512", True),
+    ("fpu avx2 avx512f amx_bf16 amx_tile", "AVX512", True),
+    ("fpu avx2 avx512f avx512bw", "AVX512", False),  # AVX-512 alone: oneDNN would emulate bf16
+    (None, "AMX", True),  # no /proc/cpuinfo: PyTorch's capability decides
+    (None, "AVX2", False),
+])
+def test_cpu_native_bf16_detection(monkeypatch, flags, capability, native):
+    import builtins
+    import io
+
+    real_open = builtins.open
+
+    def fake_open(path, *a, **k):
+        if str(path) == "/proc/cpuinfo":
+            if flags is None:
+                raise OSError("no cpuinfo")
+            return io.StringIO(f"processor\t: 0\nflags\t\t: {flags}\n")
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    perf.cpu_has_native_bf16.cache_clear()
+    try:
+        assert perf.cpu_has_native_bf16() is native
+    finally:
+        perf.cpu_has_native_bf16.cache_clear()
+
+
+def test_fast_optimizers():
+    from i2i.engine.optim import build_optimizer
+
+    p = [nn.Parameter(torch.zeros(3))]
+    assert build_optimizer({"type": "sgd", "lr": 0.1}, "optim.g", p, fast=True).defaults["fused"]
+    assert not build_optimizer({"type": "sgd", "lr": 0.1}, "optim.g", p).defaults.get("fused")
+    assert build_optimizer({"type": "rmsprop", "lr": 0.1}, "optim.g", p, fast=True).defaults["foreach"]
+    assert build_optimizer({"type": "adam", "lr": 0.1}, "optim.g", p, fast=True).defaults["fused"]
+    assert not build_optimizer({"type": "sgd", "lr": 0.1, "fused": False}, "optim.g", p, fast=True).defaults["fused"]
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bench_fast_training_step_is_train_fast(monkeypatch, native):
+    """The benchmark's "fast" training step runs the plan the trainer would: on a CPU without
+    native bf16 that is fp32 + NHWC + fused optimizers, so its loss equals the ``cl`` step's."""
+    import i2i  # noqa: F401
+
+    monkeypatch.setattr(perf, "cpu_has_native_bf16", lambda: native)
+    bench = _bench()
+    cpu = torch.device("cpu")
+    w = bench.train_target("srresnet", {"batch": 2, "hr": 16, "width": 8, "blocks": 1}, cpu)
+    step = bench.make_train_step(w, bench.parse_options("fast"), cpu)
+    assert step.plan == perf.fast_training_plan(cpu, *w.models.values()).summary()
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in step.models["generator"].parameters()
+               if p.dim() == 4)
+    torch.manual_seed(0)
+    fast_loss = step().float().item()
+    torch.manual_seed(0)
+    cl_loss = bench.make_train_step(w, bench.parse_options("cl"), cpu)().float().item()
+    if native:
+        assert fast_loss == pytest.approx(cl_loss, rel=0.03) and fast_loss != cl_loss  # bf16 changes the numbers
+    else:
+        assert fast_loss == pytest.approx(cl_loss, rel=1e-6)

@@ -45,17 +45,21 @@ Configurations (``--configs``, or ``--compare A B`` which also prints B's speed-
   per-parameter loop on CPU).
 * ``default`` — i2i's defaults in fp32: as plain but with the fused Adam kernel
   (:func:`i2i.engine.optim.build_optimizer`).
-* ``fast`` — the fastest documented configuration: fused Adam, autocast (dtype chosen by
-  :func:`i2i.perf.autocast_dtype`: bf16 on CPUs with native bf16) and channels_last for
-  training (``train.mixed_precision=bf16 train.channels_last=true``), and for inference
-  also BN folding (``tools/infer.py --fast``). For SRGAN it runs the VGG content loss under
-  autocast too (``losses.content.low_precision=true``; ``vgg32`` keeps it fp32).
+* ``fast`` — for training exactly ``train.fast: true`` on this device
+  (:func:`i2i.perf.fast_training_plan`: bf16 autocast where native, fp16 on older GPUs, fp32 on
+  a CPU without native bf16; channels_last for convolutional networks; fused optimizers;
+  compile only where the plan says so); for inference ``tools/infer.py --fast`` (BN folding,
+  channels_last, autocast where native). SRGAN's VGG content loss stays fp32, the library
+  default (``vgglp`` runs it under autocast: ``losses.content.low_precision=true``).
 
 Or ``+``-joined flags: ``fp32``/``bf16``/``fp16``/``auto``, ``cl`` (channels_last), ``fold`` (BN
 folding, inference only), ``compile`` (torch.compile), ``graphs`` (torch.compile with mode
 ``reduce-overhead``: CUDA graphs on a GPU; the first call's time, compilation and capture
 included, is ``first_call_s``), ``unfused`` (PyTorch's default Adam),
-``vgg32`` (SRGAN's VGG in fp32 under autocast). All configurations of a target are built in
+``vgg32`` (SRGAN's VGG in fp32 under autocast, the default), ``vgglp`` (SRGAN's VGG under autocast).
+
+``--profile N``: after timing, one step of every training configuration under
+``torch.profiler``; the top ``N`` operators by self time go to the JSON and the log. All configurations of a target are built in
 one process and run interleaved, round by round, alternating their order. The allocator
 setting (``--malloc``) is per process: compare it in two runs.
 
@@ -142,6 +146,8 @@ class Options:
     graphs: bool = False  # torch.compile(mode="reduce-overhead"): CUDA graphs on a GPU (plain Inductor on CPU)
     unfused: bool = False  # PyTorch's default per-parameter Adam instead of i2i's fused default
     vgg32: bool = False  # SRGAN: VGG content loss in fp32 under autocast (the library default)
+    vgglp: bool = False  # SRGAN: VGG content loss under autocast (losses.content.low_precision=true)
+    plan: bool = False  # training: the settings of train.fast (i2i.perf.fast_training_plan) on this device
 
     def dtype(self, device: torch.device) -> torch.dtype | None:
         return perf.autocast_dtype(device, self.precision)  # type: ignore[arg-type]
@@ -157,7 +163,7 @@ def parse_options(text: str) -> Options:
     if text == "default":
         return Options(text)
     if text == "fast":
-        return Options(text, precision="auto", channels_last=True, fold=True)
+        return Options(text, precision="auto", channels_last=True, fold=True, plan=True)
     kw: dict[str, Any] = {}
     for flag in text.split("+"):
         if flag in ("fp32", "bf16", "fp16", "auto"):
@@ -174,9 +180,11 @@ def parse_options(text: str) -> Options:
             kw["unfused"] = True
         elif flag == "vgg32":
             kw["vgg32"] = True
+        elif flag == "vgglp":
+            kw["vgglp"] = True
         else:
             raise SystemExit(f"bench: unknown option flag {flag!r} in {text!r}; "
-                             "use plain, default, fast, or fp32/bf16/fp16/auto, cl, fold, compile, graphs, unfused, vgg32 "
+                             "use plain, default, fast, or fp32/bf16/fp16/auto, cl, fold, compile, graphs, unfused, vgg32, vgglp "
                              "joined by '+'")
     return Options(text, **kw)
 
@@ -355,16 +363,22 @@ def make_train_step(w: TrainWorkload, opts: Options, device: torch.device) -> Ca
     from i2i.engine.trainer import batch_to_device
 
     models = {s: copy.deepcopy(m).to(device).train() for s, m in w.models.items()}
+    plan = perf.fast_training_plan(device, *models.values()) if opts.plan else None
+    if plan is not None:  # train.fast: the trainer's own decision for this device and these networks
+        dtype = plan.autocast_dtype()
+        opts = Options(opts.name, precision={None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype],
+                       channels_last=plan.channels_last, compile=plan.compile, vgg32=opts.vgg32, vgglp=opts.vgglp)
     batch = batch_to_device(w.batch, device, opts.channels_last)
     if opts.channels_last:
         for m in models.values():
             perf.to_channels_last(m)
     recipe = copy.deepcopy(w.recipe).to(device)
-    if opts.vgg32 and "content" in getattr(recipe, "losses", {}):
-        recipe.losses["content"].low_precision = False
+    if (opts.vgg32 or opts.vgglp) and "content" in getattr(recipe, "losses", {}):
+        recipe.losses["content"].low_precision = opts.vgglp and not opts.vgg32
     specs = {s: (dict(w.optim[s], fused=False) if opts.unfused and w.optim[s]["type"] in FUSED_BY_DEFAULT
                  else w.optim[s]) for s in models}
-    optims = {s: build_optimizer(specs[s], f"optim.{s}", [p for p in m.parameters() if p.requires_grad])
+    optims = {s: build_optimizer(specs[s], f"optim.{s}", [p for p in m.parameters() if p.requires_grad],
+                                 fast=plan is not None and plan.fused_optimizers)
               for s, m in models.items()}
     for m in models.values():  # in place, as the engine's train.compile: bare and wrapped are one module
         compile_net(m, opts, device, in_place=True)
@@ -377,6 +391,7 @@ def make_train_step(w: TrainWorkload, opts: Options, device: torch.device) -> Ca
         return logs["g/total"] if "g/total" in logs else next(iter(logs.values()))
 
     step.models = models  # type: ignore[attr-defined]  (for tests: the weights after a step)
+    step.plan = plan.summary() if plan is not None else None  # type: ignore[attr-defined]
     return step
 
 
@@ -450,9 +465,9 @@ def train_target(name: str, shape: dict[str, Any], device: torch.device) -> Trai
         g = f"{{type: srresnet, scale: 4, width: {shape['width']}, num_blocks: {shape['blocks']}, batch_norm: true}}"
         ov = [f"models.generator={g}", f"data.batch_size={shape['batch']}", f"data.patch_size={shape['hr']}"]
         if name == "srgan":
-            # the measured "fast" SRGAN step runs the VGG in bf16 too (its gradient caveat: docs/performance.md);
-            # the library default keeps the content loss in fp32 (losses.content.low_precision=false)
-            ov += ["losses.content.weights=null", "losses.content.low_precision=true"]
+            # random VGG weights (nothing downloads); the content loss in fp32 as the library default
+            # (losses.content.low_precision=false; the flag vgglp measures it under autocast)
+            ov += ["losses.content.weights=null"]
         cfg = load_cfg(f"{name}.yaml", ov)
         return build_train(cfg, sr_batch(shape["batch"], shape["hr"]), with_dataset=True)
     if name.startswith("pix2pix"):
@@ -571,6 +586,11 @@ def run_train(name: str, shape: dict[str, Any], configs: list[Options], args: ar
     res: dict[str, Any] = {"shape": shape, "info": w.info, "gemm_peak_flops_per_s": peaks, "configs": {}}
     for o in configs:
         res["configs"][o.name] = summarise(times[o.name], w.batch_size, flops, peaks) | mem[o.name]
+        if getattr(steps[o.name], "plan", None):
+            res["configs"][o.name]["train_fast_plan"] = steps[o.name].plan  # type: ignore[attr-defined]
+    if args.profile:
+        res["profile"] = {o.name: profile_step(steps[o.name], device, args.profile, log, f"{name} {o.name}")
+                          for o in configs}
     if feeds:
         synth = statistics.median(times[configs[-1].name])
         res["folder_data"] = {k: {"median_s": statistics.median(times[k]), "times_s": times[k],
@@ -584,6 +604,34 @@ def run_train(name: str, shape: dict[str, Any], configs: list[Options], args: ar
             dt["images_per_s_step_plus_fetch"] = w.batch_size / (t_step + dt["fetch_median_s"])
             res["data"] = dt
     return res
+
+
+def profile_step(fn: Callable[[], Any], device: torch.device, top: int, log: Callable[[str], None],
+                 title: str) -> list[dict[str, Any]]:
+    """One call of ``fn`` (warm) under ``torch.profiler``: the ``top`` operators by self time.
+
+    Each row: operator, calls, self seconds (CPU; CUDA kernels' self time on a GPU), share of the
+    step's summed self time. What is not convolution/matmul work (copies and layout conversions,
+    element-wise ops, optimizer kernels) shows here.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    fn()
+    sync(device)
+    with profile(activities=acts) as prof:
+        fn()
+        sync(device)
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    ev = [e for e in prof.key_averages() if getattr(e, key, 0) > 0]
+    total = sum(getattr(e, key) for e in ev) or 1
+    ev.sort(key=lambda e: getattr(e, key), reverse=True)
+    rows = [{"op": e.key, "calls": e.count, "self_s": getattr(e, key) / 1e6, "share": getattr(e, key) / total}
+            for e in ev[:top]]
+    log(f"  profile {title}: step self time {total / 1e6:.3f}s")
+    for r in rows:
+        log(f"    {r['op'][:48]:<48} {r['calls']:>6} {r['self_s']:>8.4f}s {100 * r['share']:>5.1f}%")
+    return rows
 
 
 def sr_model(width: int, blocks: int) -> nn.Module:
@@ -1028,6 +1076,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
                     help="tuned (what the tools do: i2i.perf.tune_allocator) or glibc's default behaviour")
     ap.add_argument("--plot", default=None, metavar="PNG", help="bar chart of each target's speed-up over the first config")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="also profile one step of each training configuration: top N operators (torch.profiler)")
     ap.add_argument("--from-json", default=None, metavar="JSON", help="no timing: re-print and --plot a saved run")
     ap.add_argument("--_tiled-child", dest="tiled_child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -1082,6 +1132,7 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
             "configs": [o.__dict__ for o in configs], "warmup": args.warmup, "iters": args.iters, "gemm_n": n,
             "autocast_dtype": {o.name: str(o.dtype(device)) for o in configs},
+            "train_fast_plan": perf.fast_training_plan(device).to_dict(),  # "fast" for training targets
         },
         "targets": {},
     }

@@ -4,6 +4,7 @@
     python tools/train.py tasks/acgan_mnist.yaml train.max_steps=200 data.root=/path
     accelerate launch --cpu --num_processes 2 tools/train.py tasks/acgan_mnist.yaml --output-dir runs/x
     python tools/train.py tasks/acgan_mnist.yaml --output-dir runs/x --resume      # latest checkpoint
+    python tools/train.py tasks/srgan.yaml --fast                                  # train.fast=true
     python tools/train.py --list                                                   # registered names
 """
 from __future__ import annotations

@@ -22,11 +22,16 @@ OPTIMIZERS.register("sgd")(torch.optim.SGD)
 OPTIMIZERS.register("rmsprop")(torch.optim.RMSprop)
 
 FUSED_BY_DEFAULT = ("adam", "adamw")
+FUSED_WHEN_FAST = ("sgd",)  # train.fast: fused kernels whose update rule is the loop's
+FOREACH_WHEN_FAST = ("rmsprop",)  # no fused kernel: the multi-tensor loop
 _FUSED_DEVICES = ("cpu", "cuda")  # where PyTorch >= 2.4 has fused Adam/AdamW kernels
 
 
-def build_optimizer(spec: dict[str, Any], key: str, params: list[torch.nn.Parameter]) -> Optimizer:
+def build_optimizer(spec: dict[str, Any], key: str, params: list[torch.nn.Parameter], fast: bool = False) -> Optimizer:
     """``OPTIMIZERS.build`` with ``fused=True`` for Adam/AdamW unless the YAML says otherwise.
+
+    ``fast`` (``train.fast``): SGD fused too (PyTorch's kernel takes the same ``found_inf``
+    skip as Adam's), and RMSprop with the multi-tensor ``foreach`` loop (it has no fused kernel).
 
     PyTorch's default Adam on CPU loops over parameters with one kernel per operation
     (``foreach`` is CUDA-only by default); the fused kernel does the whole update in one
@@ -39,6 +44,11 @@ def build_optimizer(spec: dict[str, Any], key: str, params: list[torch.nn.Parame
     if (spec.get("type") in FUSED_BY_DEFAULT and "fused" not in spec and not spec.get("foreach")
             and not spec.get("differentiable") and _fused_supported(params)):
         spec["fused"] = True
+    elif fast and "fused" not in spec and "foreach" not in spec and not spec.get("differentiable"):
+        if spec.get("type") in FUSED_WHEN_FAST and _fused_supported(params):
+            spec["fused"] = True
+        elif spec.get("type") in FOREACH_WHEN_FAST:
+            spec["foreach"] = True
     return OPTIMIZERS.build(spec, key, params=params)
 
 

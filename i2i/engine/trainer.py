@@ -20,6 +20,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -252,16 +253,21 @@ class Trainer:
             raise CheckpointError(refused[0])
 
     def _setup(self, resume: bool | str | None) -> None:
-        from accelerate import Accelerator
+        from accelerate import Accelerator, PartialState
         from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 
         from ..distributed import use_cpu
 
         cfg, t = self.cfg, self.cfg.train
         trackers = None if cfg.logging.tracker == "none" else [cfg.logging.tracker]
+        # train.fast and the explicit keys -> one plan for this device (printed and saved below)
+        plan = perf.training_plan(PartialState().device, fast=t.fast, mixed_precision=t.mixed_precision,
+                                  channels_last=t.channels_last, compile=t.compile, deterministic=t.deterministic)
+        if plan.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True
         self.acc = acc = Accelerator(
             cpu=use_cpu(),
-            mixed_precision=t.mixed_precision,
+            mixed_precision=plan.mixed_precision,
             log_with=trackers,
             project_config=ProjectConfiguration(project_dir=str(self.run_dir), logging_dir=str(self.run_dir)),
             dataloader_config=DataLoaderConfiguration(split_batches=True),
@@ -275,11 +281,13 @@ class Trainer:
         self.recipe, self.models, self.train_ds, self.val_ds = built.recipe, built.models, built.train_set, built.val_set
         ResumableBatchSampler.check_fits(len(self.train_ds), cfg.data.batch_size, acc.num_processes)  # before any work
         self.updates = self.recipe.updates(list(self.models), t.d_steps)
-        if t.channels_last:
+        self.plan = plan = replace(plan.for_networks(*self.models.values()), mixed_precision=acc.mixed_precision)
+        if plan.channels_last:
             for m in self.models.values():
                 m.to(memory_format=torch.channels_last)
 
-        self.opts = {s: build_optimizer(cfg.optim[s], f"optim.{s}", [p for p in m.parameters() if p.requires_grad])
+        self.opts = {s: build_optimizer(cfg.optim[s], f"optim.{s}", [p for p in m.parameters() if p.requires_grad],
+                                        fast=plan.fused_optimizers)
                      for s, m in self.models.items()}
         self.scheds = {}
         for s, opt in self.opts.items():  # a schedule spans the slot's optimizer steps over the run
@@ -304,7 +312,7 @@ class Trainer:
                 if s in self.bare:
                     self.emas[s] = ModelEmaV3(self.bare[s], decay=t.ema_decay)
                     self.emas[s].module.eval()
-        if t.compile:  # in place: state-dict keys, checkpoints and the EMA copy above are unaffected
+        if plan.compile:  # in place: state-dict keys, checkpoints and the EMA copy above are unaffected
             for m in self.bare.values():
                 perf.compile_in_place(m, acc.device.type, mode=t.compile_mode)
 
@@ -342,6 +350,10 @@ class Trainer:
             for stale in (self.run_dir / "checkpoints").glob(".tmp-step_*"):  # a save killed half-way
                 shutil.rmtree(stale, ignore_errors=True)
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            # what train.fast / the speed keys resolved to on this device, and why
+            (self.run_dir / "train_plan.json").write_text(json.dumps(plan.to_dict(), indent=1) + "\n")
+            if t.fast or plan.channels_last or plan.compile or plan.mixed_precision != "no":
+                print(plan.summary(), flush=True)
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", resume_step=self.step if resume_path else None) if self.is_main else None
         if trackers:
             self._init_trackers()
@@ -395,7 +407,8 @@ class Trainer:
             self.acc.wait_for_everyone()
             kw["wandb"] = {"dir": str(self.run_dir), "mode": wandb_mode(self.cfg.logging.wandb_mode),
                            "name": self.run_dir.name, "id": id_file.read_text().strip(), "resume": "allow"}
-        self.acc.init_trackers(self.cfg.logging.project, config=_flatten(self.cfg.to_dict()), init_kwargs=kw)
+        config = _flatten(self.cfg.to_dict()) | _flatten(self.plan.to_dict(), "plan.")
+        self.acc.init_trackers(self.cfg.logging.project, config=config, init_kwargs=kw)
 
     def _sample_batch(self) -> dict[str, Any] | None:
         n = min(self.cfg.logging.num_samples, len(self.val_ds))
@@ -639,7 +652,7 @@ class Trainer:
 
         def next_batch() -> dict[str, Any]:
             nonlocal imgs_since
-            batch = batch_to_device(next(data), acc.device, t.channels_last)
+            batch = batch_to_device(next(data), acc.device, self.plan.channels_last)
             self.consumed += 1
             imgs_since += next(v for v in batch.values() if isinstance(v, torch.Tensor)).shape[0] * acc.num_processes
             return batch
