@@ -153,3 +153,16 @@ def fashion_like(root: Path) -> Path:
         write_idx(root / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (30, 28, 28), dtype=np.uint8))
         write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
     return root
+
+
+# One tiny network per task family (tests/test_onnx_export.py, tests/test_card.py): random weights, fast.
+TINY_PER_TASK = {
+    "gan_mnist": ["models.generator.hidden=[16, 32]", "models.discriminator.hidden=[32, 16]"],
+    "cgan_mnist": ["models.generator.base_channels=8", "models.discriminator.base_channels=8"],
+    "srresnet": ["models.generator.width=8", "models.generator.num_blocks=1", "train.init={}"],
+    "pix2pix_sketch2photo": ["models.generator={type: unet, in_channels: 1, num_downs: 4, base_channels: 8}",
+                             "models.discriminator.base_channels=8", "models.discriminator.n_layers=1"],
+    "segmentation_baseline": ["models.generator.width=4", "models.generator.depth=2"],
+    "cyclegan_fashion": ["models.generator_ab.base_channels=4", "models.generator_ba.base_channels=4",
+                         "models.discriminator_a.base_channels=4", "models.discriminator_b.base_channels=4"],
+}

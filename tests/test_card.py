@@ -20,16 +20,7 @@ from i2i.errors import CheckpointError
 from i2i.inference import SHIPPED_MODELS, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {  # one tiny network per task family (as tests/test_onnx_export.py)
-    "gan_mnist": ["models.generator.hidden=[16, 32]", "models.discriminator.hidden=[32, 16]"],
-    "cgan_mnist": ["models.generator.base_channels=8", "models.discriminator.base_channels=8"],
-    "srresnet": ["models.generator.width=8", "models.generator.num_blocks=1", "train.init={}"],
-    "pix2pix_sketch2photo": ["models.generator={type: unet, in_channels: 1, num_downs: 4, base_channels: 8}",
-                             "models.discriminator.base_channels=8", "models.discriminator.n_layers=1"],
-    "segmentation_baseline": ["models.generator.width=4", "models.generator.depth=2"],
-    "cyclegan_fashion": ["models.generator_ab.base_channels=4", "models.generator_ba.base_channels=4",
-                         "models.discriminator_a.base_channels=4", "models.discriminator_b.base_channels=4"],
-}
+from conftest import TINY_PER_TASK as TINY  # noqa: E402
 
 
 def _saved_three_ways(task: str, folder: Path) -> tuple[Path, Path, Path]:

@@ -15,16 +15,7 @@ from i2i.inference import load_model  # noqa: E402
 from i2i.onnx_export import TOLERANCE, OnnxError, OnnxNet, export_onnx  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {  # one tiny network per task family (random weights: the export must be exact for any)
-    "gan_mnist": ["models.generator.hidden=[16, 32]", "models.discriminator.hidden=[32, 16]"],
-    "cgan_mnist": ["models.generator.base_channels=8", "models.discriminator.base_channels=8"],
-    "srresnet": ["models.generator.width=8", "models.generator.num_blocks=1", "train.init={}"],
-    "pix2pix_sketch2photo": ["models.generator={type: unet, in_channels: 1, num_downs: 4, base_channels: 8}",
-                             "models.discriminator.base_channels=8", "models.discriminator.n_layers=1"],
-    "segmentation_baseline": ["models.generator.width=4", "models.generator.depth=2"],
-    "cyclegan_fashion": ["models.generator_ab.base_channels=4", "models.generator_ba.base_channels=4",
-                         "models.discriminator_a.base_channels=4", "models.discriminator_b.base_channels=4"],
-}
+from conftest import TINY_PER_TASK as TINY  # noqa: E402
 SLOTS = {"cyclegan_fashion": ["generator_ab", "generator_ba"]}  # the recipe's inference_slots; others: generator
 
 

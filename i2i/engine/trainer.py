@@ -186,6 +186,23 @@ class NonFiniteGuard:
         self.state = self.state.new_tensor([0, -1, 0])
 
 
+def _on_main_then_agree(state: Any, action: Any) -> None:
+    """``action()`` on the main process; its one-line refusal (a CheckpointError) reaches every
+    process, so all of them stop together instead of hanging at the next collective."""
+    from accelerate.utils import broadcast_object_list
+
+    refused: list[str | None] = [None]
+    if state.is_main_process:
+        try:
+            action()
+        except CheckpointError as e:
+            refused = [str(e)]
+    if state.num_processes > 1:
+        broadcast_object_list(refused)
+    if refused[0]:
+        raise CheckpointError(refused[0])
+
+
 class Trainer:
     def __init__(self, cfg: Config, output_dir: str | Path | None = None, resume: bool | str | None = None,
                  overwrite: bool = False):
@@ -221,36 +238,18 @@ class Trainer:
     def _move_earlier_run_aside(self, state: Any) -> None:
         """``--overwrite``: an earlier run in the run directory is renamed to ``<dir>.old-<time>``
         (kept, never deleted) once its lock shows that no training is using it."""
-        from accelerate.utils import broadcast_object_list
-
-        outcome: list[str | None] = [None]
-        if state.is_main_process and ckpt.run_files(self.run_dir):
-            try:
+        def move() -> None:
+            if ckpt.run_files(self.run_dir):
                 self._lock.acquire()  # refused while another training holds the folder
                 self._lock.release()
                 aside = ckpt.move_aside(self.run_dir, time.strftime("%Y%m%d-%H%M%S"))
                 print(f"--overwrite: the earlier run in {self.run_dir} is kept as {aside}")
-            except CheckpointError as e:
-                outcome = [str(e)]
-        if state.num_processes > 1:
-            broadcast_object_list(outcome)
-        if outcome[0]:
-            raise CheckpointError(outcome[0])
+
+        _on_main_then_agree(state, move)
 
     def _take_lock(self, state: Any) -> None:
         """The main process locks the run directory; every process learns the outcome (no hang)."""
-        from accelerate.utils import broadcast_object_list
-
-        refused: list[str | None] = [None]
-        if state.is_main_process:
-            try:
-                self._lock.acquire()
-            except CheckpointError as e:
-                refused = [str(e)]
-        if state.num_processes > 1:
-            broadcast_object_list(refused)
-        if refused[0]:
-            raise CheckpointError(refused[0])
+        _on_main_then_agree(state, self._lock.acquire)
 
     def _setup(self, resume: bool | str | None) -> None:
         from accelerate import Accelerator, PartialState
