@@ -115,6 +115,10 @@ class SpandrelReader:
 
         p = Path(path).expanduser()
         sd = read_state_dict(p)
+        from .junyanz import is_junyanz, junyanz_model
+
+        if is_junyanz(sd):  # a pix2pix/CycleGAN generator under another name
+            return junyanz_model(sd, p, device, str(path))
         try:
             desc = ModelLoader(device="cpu").load_from_state_dict(sd)
         except UnsupportedModelError:
