@@ -15,7 +15,9 @@ from spandrel's descriptor: scale, channels, size requirements (minimum, multipl
 restoration models, scale 1 for the latter), so the SR pipeline, ``i2i-infer``, ``i2i-eval``,
 ONNX export and the demo run it. Tiling: spandrel does not state a receptive radius, so the card
 says ``none`` (the SR pipeline's default context is then 48 input pixels, close but not proven
-exact); ``tile=0`` runs whole images. Licences per architecture are not filled yet (``None``).
+exact); ``tile=0`` runs whole images. The card's ``provenance.licence`` is the architecture's
+licence from :data:`LICENCES` (``unknown`` where not verified), with a ``licence_note`` for families
+with non-commercial or share-alike parts (:data:`LICENCE_NOTES`).
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ from .card import ModelCard, Provenance
 from .errors import CheckpointError
 from .readers import LoadedModel, file_sha256
 
-__all__ = ["SpandrelReader", "read_state_dict", "PadToSize", "WEIGHT_SUFFIXES", "MAX_FILE_BYTES", "MAX_TENSORS"]
+__all__ = ["SpandrelReader", "read_state_dict", "LICENCES", "LICENCE_NOTES", "licence_of", "PadToSize", "WEIGHT_SUFFIXES",
+           "MAX_FILE_BYTES", "MAX_TENSORS"]
 
 WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
 MAX_FILE_BYTES = 4 * 2**30
@@ -96,6 +99,34 @@ class PadToSize(nn.Module):
         return self.net(x)[..., : h * self.scale, : w * self.scale]
 
 
+LICENCES: dict[str, str] = {
+    "ESRGAN": "Apache-2.0 (ESRGAN, xinntao/ESRGAN) / BSD-3-Clause (Real-ESRGAN, xinntao/Real-ESRGAN)",
+    "Compact": "BSD-3-Clause (Real-ESRGAN, xinntao/Real-ESRGAN)",
+    "SwinIR": "Apache-2.0 (JingyunLiang/SwinIR)",
+    "HAT": "Apache-2.0 (XPixelGroup/HAT)",
+    "DAT": "Apache-2.0 (zhengchen1999/DAT)",
+    "SPAN": "Apache-2.0 (hongyuanyu/SPAN)",
+}
+"""Licence of each architecture's code, by spandrel architecture id, as stated in the authors' own
+repositories (their LICENSE file or README; spandrel's wheel ships no per-architecture licence files).
+Any other family: ``unknown`` — spandrel's main package holds only MIT, Apache-2.0 or public-domain
+architectures (its README), but i2i has not checked that family's repository. The *weights* in a file
+may carry their own terms (training data, the publisher's licence): the card states the code's."""
+
+LICENCE_NOTES: dict[str, str] = {
+    "GFPGAN": "includes StyleGAN2 and DFDNet components whose licences restrict commercial use; check before such use",
+    "RestoreFormer": "includes StyleGAN2/DFDNet-derived components with non-commercial terms; check before commercial use",
+    "AuraSR": "its weights are published under share-alike terms; derived weights must keep them",
+}
+"""One line for families that spandrel's main package loads but whose parts or weights carry
+non-commercial or share-alike terms (issue 24)."""
+
+
+def licence_of(arch_id: str) -> tuple[str, str | None]:
+    """``(licence, note)`` for a spandrel architecture id (``unknown`` where i2i has not verified it)."""
+    return LICENCES.get(arch_id, "unknown"), LICENCE_NOTES.get(arch_id)
+
+
 def _supported_families() -> str:
     from spandrel import MAIN_REGISTRY
 
@@ -136,12 +167,14 @@ class SpandrelReader:
             net = PadToSize(net, desc.scale, req.multiple_of, req.minimum, req.square).eval()
         net.scale = desc.scale  # type: ignore[assignment]  (what a bare SR generator says about itself)
         dtypes = ("float32", *(("float16",) if desc.supports_half else ()), *(("bfloat16",) if desc.supports_bfloat16 else ()))
+        licence, licence_note = licence_of(str(desc.architecture.id))
         card = ModelCard(task="sr", slots={"generator": "generator"}, scale=int(desc.scale),
                          in_channels=int(desc.input_channels), out_channels=int(desc.output_channels),
                          value_range=(0.0, 1.0), min_size=max(1, int(req.minimum)), multiple_of=int(req.multiple_of),
                          tiling="none", receptive_radius=None, dtypes=dtypes,
                          provenance=Provenance(format="spandrel", file=str(p), sha256={p.name: file_sha256(p)},
-                                               architecture={"generator": str(desc.architecture.id)}),
+                                               architecture={"generator": str(desc.architecture.id)}, licence=licence),
                          notes={"purpose": desc.purpose, "tags": list(desc.tags),
-                                "spandrel_tiling": desc.tiling.name.lower()})
+                                "spandrel_tiling": desc.tiling.name.lower(),
+                                **({"licence_note": licence_note} if licence_note else {})})
         return LoadedModel(nets={"generator": net.to(device)}, task="sr", path=p, stored_card=card)

@@ -39,6 +39,8 @@ def model_card(saved: runs.SavedModel, run_dir: Path | None = None, name: str | 
     the data it was trained on, its last evaluation, the command that made it and how to load it."""
     cfg = saved.config or {}
     data = cfg.get("data") or {}
+    from .readers import card_entry
+
     name = name or cfg.get("name") or saved.recipe.get("type", "model")
     metrics = _last_eval(run_dir)
     nets = ", ".join(f"`{s}`: {spec.get('type')}" for s, spec in saved.specs.items())
@@ -59,6 +61,10 @@ def model_card(saved: runs.SavedModel, run_dir: Path | None = None, name: str | 
         lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items() if isinstance(v, (int, float))]
     else:
         lines += ["No evaluation was logged for this run."]
+    stored = (card_entry(saved.path).get("card") or {}).get("provenance") or {}
+    if stored.get("licence"):  # a foreign file's architecture licence (i2i.foreign.LICENCES)
+        note = ((card_entry(saved.path).get("card") or {}).get("notes") or {}).get("licence_note")
+        lines += ["", "## Licence", "", f"Architecture: {stored['licence']}." + (f" Note: {note}." if note else "")]
     lines += ["", "## How it was made", "", "The run's resolved configuration is in `config.json` (key `config`); "
               "written back to a YAML file it reproduces the run:", "", "```bash",
               "python -c \"import json, yaml; print(yaml.safe_dump(json.load(open('config.json'))['config']))\" > run.yaml",

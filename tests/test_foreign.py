@@ -212,3 +212,19 @@ def test_i2i_eval_scores_a_foreign_file(tmp_path: Path, capsys: pytest.CaptureFi
     with torch.no_grad():
         want = psnr(net(item["lr"][None]).clamp(0, 1), item["hr"][None], 2).item()
     assert m["num_images"] == 1 and m["scale"] == 2 and m["psnr"] == pytest.approx(want, abs=1e-3)
+
+
+def test_the_card_carries_the_architecture_licence(tmp_path: Path) -> None:
+    from i2i.foreign import LICENCES, licence_of
+
+    torch.manual_seed(8)
+    f = tmp_path / "RealESRGAN_tiny_x4.pth"
+    torch.save({"params_ema": RRDBNet(num_filters=8, num_blocks=1, scale=4).state_dict()}, f)
+    assert load_model(f, device="cpu").card.provenance.licence == LICENCES["ESRGAN"]
+    g = tmp_path / "realesr-tiny.pth"
+    torch.save({"params": Compact(num_feat=8, num_conv=2, upscale=2).state_dict()}, g)
+    card = load_model(g, device="cpu").card
+    assert card.provenance.licence.startswith("BSD-3-Clause") and "licence_note" not in card.notes
+    assert licence_of("OmniSR") == ("unknown", None)  # not verified: said so, not guessed
+    lic, note = licence_of("GFPGAN")
+    assert lic == "unknown" and "commercial" in note
