@@ -13,14 +13,17 @@ The result is a :class:`~i2i.readers.LoadedModel` whose :class:`~i2i.card.ModelC
 from spandrel's descriptor: scale, channels, size requirements (minimum, multiple of), dtypes
 (fp16/bf16 support), architecture, sha256 of the file. Its task is ``sr`` (super-resolution and
 restoration models, scale 1 for the latter), so the SR pipeline, ``i2i-infer``, ``i2i-eval``,
-ONNX export and the demo run it. Tiling: spandrel does not state a receptive radius, so the card
-says ``none`` (the SR pipeline's default context is then 48 input pixels, close but not proven
-exact); ``tile=0`` runs whole images. The card's ``provenance.licence`` is the architecture's
+ONNX export and the demo run it. Tiling: spandrel does not state a receptive radius; where it is
+knowable (RRDBNet without pixel-unshuffle, SRVGGNetCompact: :func:`exact_tiling_radius`) the card
+says ``exact`` with that radius, else ``none`` (the SR pipeline's default context is then 48 input
+pixels, close but not proven exact; ``tile=0`` runs whole images), with a ``tiling_advice`` note
+for the windowed transformers (SwinIR, HAT, DAT: tiling discouraged, window padding). The card's ``provenance.licence`` is the architecture's
 licence from :data:`LICENCES` (``unknown`` where not verified), with a ``licence_note`` for families
 with non-commercial or share-alike parts (:data:`LICENCE_NOTES`).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +130,45 @@ def licence_of(arch_id: str) -> tuple[str, str | None]:
     return LICENCES.get(arch_id, "unknown"), LICENCE_NOTES.get(arch_id)
 
 
+def staged_radius(net: nn.Module) -> int:
+    """Receptive radius, in input pixels, of a feed-forward network of convolutions with nearest
+    (``nn.Upsample``) or pixel-shuffle upsampling, its modules registered in forward order.
+
+    The convolutions of each resolution stage add ``dilation · (k - 1) / 2`` pixels of that stage;
+    going back through an upsampling by f, a stage radius R (plus what the later stages need, r)
+    becomes ``ceil((R + r) / f)`` pixels of the stage before (output pixel i reads input
+    ``floor(i / f)``, so R + r output pixels reach that many input pixels at most). Residual
+    additions (including the nearest-upsampled input of SRVGGNetCompact) do not widen it; a
+    dense block's longest path passes through all its convolutions, which are all counted.
+    RRDBNet ×4 with B blocks: (1 + 15B + 1) + ceil((1 + ceil(3 / 2)) / 2) = 15B + 4."""
+    stages: list[list[int | float]] = [[1, 0.0]]  # (upsampling into the stage, conv radius within it)
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            kh, kw = m.kernel_size
+            dh, dw = m.dilation
+            stages[-1][1] += max(dh * (kh - 1), dw * (kw - 1)) / 2
+        elif isinstance(m, nn.PixelShuffle):
+            stages.append([m.upscale_factor, 0.0])
+        elif isinstance(m, nn.Upsample):
+            stages.append([int(m.scale_factor if not isinstance(m.scale_factor, tuple) else max(m.scale_factor)), 0.0])
+    r = 0
+    for f, radius in reversed(stages):
+        r = math.ceil((radius + r) / f)
+    return int(r)
+
+
+def exact_tiling_radius(arch_id: str, net: nn.Module) -> int | None:
+    """The receptive radius that makes tiles exact for the families where it is knowable (pure
+    convolution + nearest / pixel-shuffle upsampling: ESRGAN/Real-ESRGAN RRDBNet without
+    pixel-unshuffle, SRVGGNetCompact); None for every other family (attention, global pooling,
+    a pixel-unshuffled input whose 2×2 groups would depend on where a tile starts)."""
+    if arch_id == "ESRGAN" and not getattr(net, "shuffle_factor", None):
+        return staged_radius(net)
+    if arch_id == "Compact":
+        return staged_radius(net)
+    return None
+
+
 def _supported_families() -> str:
     from spandrel import MAIN_REGISTRY
 
@@ -168,13 +210,19 @@ class SpandrelReader:
         net.scale = desc.scale  # type: ignore[assignment]  (what a bare SR generator says about itself)
         dtypes = ("float32", *(("float16",) if desc.supports_half else ()), *(("bfloat16",) if desc.supports_bfloat16 else ()))
         licence, licence_note = licence_of(str(desc.architecture.id))
+        radius = exact_tiling_radius(str(desc.architecture.id), desc.model)
+        tiling_note = {} if radius is not None or desc.tiling.name.lower() == "supported" else {
+            "tiling_advice": f"{desc.tiling.name.lower()}: run whole images (--tile 0); " + (
+                f"the network pads its input to a multiple of {window} (its attention window) itself, as "
+                "SwinIR's main_test_swinir.py does" if (window := getattr(desc.model, "window_size", None)) else
+                "its context is not a fixed radius")}
         card = ModelCard(task="sr", slots={"generator": "generator"}, scale=int(desc.scale),
                          in_channels=int(desc.input_channels), out_channels=int(desc.output_channels),
                          value_range=(0.0, 1.0), min_size=max(1, int(req.minimum)), multiple_of=int(req.multiple_of),
-                         tiling="none", receptive_radius=None, dtypes=dtypes,
+                         tiling="exact" if radius is not None else "none", receptive_radius=radius, dtypes=dtypes,
                          provenance=Provenance(format="spandrel", file=str(p), sha256={p.name: file_sha256(p)},
                                                architecture={"generator": str(desc.architecture.id)}, licence=licence),
                          notes={"purpose": desc.purpose, "tags": list(desc.tags),
-                                "spandrel_tiling": desc.tiling.name.lower(),
+                                "spandrel_tiling": desc.tiling.name.lower(), **tiling_note,
                                 **({"licence_note": licence_note} if licence_note else {})})
         return LoadedModel(nets={"generator": net.to(device)}, task="sr", path=p, stored_card=card)
