@@ -30,49 +30,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .card import ModelCard, Provenance
+from .card import ALL_DTYPES, Directions, ModelCard, Provenance
 from .errors import CheckpointError
+from .junyanz import JUNYANZ_LICENCE, JUNYANZ_NAME, is_junyanz, junyanz_generator
 from .readers import LoadedModel, file_sha256
 
-__all__ = ["SpandrelReader", "read_state_dict", "LICENCES", "LICENCE_NOTES", "licence_of", "PadToSize", "WEIGHT_SUFFIXES",
+__all__ = ["SpandrelReader", "JunyanzReader", "junyanz_model", "read_state_dict", "LICENCES", "LICENCE_NOTES", "licence_of", "PadToSize", "WEIGHT_SUFFIXES",
            "MAX_FILE_BYTES", "MAX_TENSORS"]
 
-WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
-MAX_FILE_BYTES = 4 * 2**30
-"""4 GiB: HAT-L, the largest image-restoration file of the field, is ~170 MB; a bigger file is not a model for this door."""
-MAX_TENSORS = 20_000
-"""SwinIR-L / HAT-L hold a few thousand tensors; more is a damaged or hostile file."""
-
-
-def _is_tensor_dict(x: Any) -> bool:
-    return isinstance(x, dict) and bool(x) and all(isinstance(v, Tensor) for v in x.values())
-
-
-def read_state_dict(path: Path) -> dict[str, Tensor]:
-    """The tensors of a weights file, read without running code; one line naming the file otherwise."""
-    from .runs import load_tensors, safe_torch_load
-
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
-    if size > MAX_FILE_BYTES:
-        raise CheckpointError(f"{path}: {size:,} bytes is more than a weights file may hold here ({MAX_FILE_BYTES:,})")
-    if path.suffix.lower() == ".safetensors":
-        obj: Any = load_tensors(path)
-    else:
-        obj = safe_torch_load(path)  # weights_only=True: a pickle that would run code is refused
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path}: expected a state dict (a mapping of names to tensors), got {type(obj).__name__}")
-    from spandrel import canonicalize_state_dict
-
-    sd = canonicalize_state_dict(obj)
-    if not _is_tensor_dict(sd):
-        keys = ", ".join(map(str, list(obj)[:6]))
-        raise CheckpointError(f"{path}: no state dict of tensors found (top-level keys: {keys})")
-    if len(sd) > MAX_TENSORS:
-        raise CheckpointError(f"{path}: {len(sd):,} tensors is more than a model file may hold here ({MAX_TENSORS:,})")
-    return sd
+from .weight_files import MAX_FILE_BYTES, MAX_TENSORS, WEIGHT_SUFFIXES, read_state_dict  # noqa: E402,F401  (re-exported)
 
 
 class PadToSize(nn.Module):
@@ -188,8 +154,6 @@ class SpandrelReader:
 
         p = Path(path).expanduser()
         sd = read_state_dict(p)
-        from .junyanz import is_junyanz, junyanz_model
-
         if is_junyanz(sd):  # a pix2pix/CycleGAN generator under another name
             return junyanz_model(sd, p, device, str(path))
         try:
@@ -226,3 +190,50 @@ class SpandrelReader:
                                 "spandrel_tiling": desc.tiling.name.lower(), **tiling_note,
                                 **({"licence_note": licence_note} if licence_note else {})})
         return LoadedModel(nets={"generator": net.to(device)}, task="sr", path=p, stored_card=card)
+
+
+class JunyanzReader:
+    """``*net_G.pth``, ``*net_G_A.pth``, ``*net_G_B.pth`` (see the module docstring)."""
+
+    name = "junyanz"
+
+    def accepts(self, path: Path) -> bool:
+        return path.is_file() and bool(JUNYANZ_NAME.search(path.name))
+
+    def read(self, path: str | Path, device: torch.device, with_discriminator: bool) -> LoadedModel:
+        p = Path(path).expanduser()
+        sd = read_state_dict(p)
+        if not is_junyanz(sd):
+            names = ", ".join(list(sd)[:4])
+            raise CheckpointError(f"{path}: not a pix2pix/CycleGAN generator (first tensors: {names}; expected "
+                                  "model.model.0.weight (unet_*) or model.1.weight with conv_block (resnet_*))")
+        return junyanz_model(sd, p, device, str(path))
+
+
+def junyanz_model(sd: dict[str, Tensor], p: Path, device: torch.device, where: str) -> LoadedModel:
+    """The LoadedModel of their generator state dict read from ``p``: a pix2pix model, or CycleGAN's
+    one direction when the name ends in ``_G_A`` (A → B) / ``_G_B`` (B → A)."""
+    net, arch = junyanz_generator(sd, where)
+    c_in, c_out = _io(net)
+    side = JUNYANZ_NAME.search(p.name)
+    which = (side.group(1) or "").upper() if side else ""
+    prov = Provenance(format="junyanz", file=str(p), sha256={p.name: file_sha256(p)}, licence=JUNYANZ_LICENCE)
+    multiple = int(getattr(net, "multiple", 1))
+    common = {"value_range": (-1.0, 1.0), "multiple_of": multiple, "tiling": "none", "dtypes": ALL_DTYPES,
+              "notes": {"origin": "junyanz/pytorch-CycleGAN-and-pix2pix"}}
+    if which in ("_A", "_B"):
+        direction, slot = ("AtoB", "generator_ab") if which == "_A" else ("BtoA", "generator_ba")
+        card = ModelCard(task="cyclegan", slots={slot: "generator"}, in_channels=c_in if which == "_A" else c_out,
+                         out_channels=c_out if which == "_A" else c_in,
+                         directions=Directions({direction: slot}, {direction: c_in}),
+                         provenance=Provenance(**{**prov.__dict__, "architecture": {slot: arch}}), **common)
+        return LoadedModel(nets={slot: net.to(device)}, task="cyclegan", path=p, stored_card=card)
+    card = ModelCard(task="sketch2photo", slots={"generator": "generator"}, in_channels=c_in, out_channels=c_out,
+                     provenance=Provenance(**{**prov.__dict__, "architecture": {"generator": arch}}), **common)
+    return LoadedModel(nets={"generator": net.to(device)}, task="sketch2photo", path=p, stored_card=card)
+
+
+def _io(net: nn.Module) -> tuple[int, int]:
+    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    first, last = convs[0], convs[-1]
+    return int(first.in_channels), int(last.out_channels)

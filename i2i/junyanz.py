@@ -35,20 +35,17 @@ and the U-Net's bottleneck see the whole image).
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from .card import ALL_DTYPES, Directions, ModelCard, Provenance
 from .errors import CheckpointError
-from .readers import LoadedModel, file_sha256
 
-__all__ = ["JunyanzReader", "is_junyanz", "junyanz_generator", "junyanz_model", "JUNYANZ_LICENCE"]
+__all__ = ["JUNYANZ_LICENCE", "JUNYANZ_NAME", "is_junyanz", "junyanz_generator"]
 
 JUNYANZ_LICENCE = "BSD-2-Clause"
 """Of junyanz/pytorch-CycleGAN-and-pix2pix (its LICENSE file); weights trained by others carry their data's terms."""
-_NAME = re.compile(r"net_G(_[AB])?\.(pth|pt)$", re.IGNORECASE)
+JUNYANZ_NAME = re.compile(r"net_G(_[AB])?\.(pth|pt)$", re.IGNORECASE)
 _NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -173,52 +170,3 @@ def _load_mapped(net: nn.Module, sd: dict[str, Tensor], mapping: dict[str, str],
         raise CheckpointError(f"{where}: pix2pix/CycleGAN generator keys do not fit i2i's; missing: "
                               f"{', '.join(missing[:6]) or '-'}; unexpected: {', '.join(unexpected[:6]) or '-'}")
     net.load_state_dict(new)
-
-
-class JunyanzReader:
-    """``*net_G.pth``, ``*net_G_A.pth``, ``*net_G_B.pth`` (see the module docstring)."""
-
-    name = "junyanz"
-
-    def accepts(self, path: Path) -> bool:
-        return path.is_file() and bool(_NAME.search(path.name))
-
-    def read(self, path: str | Path, device: torch.device, with_discriminator: bool) -> LoadedModel:
-        from .foreign import read_state_dict
-
-        p = Path(path).expanduser()
-        sd = read_state_dict(p)
-        if not is_junyanz(sd):
-            names = ", ".join(list(sd)[:4])
-            raise CheckpointError(f"{path}: not a pix2pix/CycleGAN generator (first tensors: {names}; expected "
-                                  "model.model.0.weight (unet_*) or model.1.weight with conv_block (resnet_*))")
-        return junyanz_model(sd, p, device, str(path))
-
-
-def junyanz_model(sd: dict[str, Tensor], p: Path, device: torch.device, where: str) -> LoadedModel:
-    """The LoadedModel of their generator state dict read from ``p``: a pix2pix model, or CycleGAN's
-    one direction when the name ends in ``_G_A`` (A → B) / ``_G_B`` (B → A)."""
-    net, arch = junyanz_generator(sd, where)
-    c_in, c_out = _io(net)
-    side = _NAME.search(p.name)
-    which = (side.group(1) or "").upper() if side else ""
-    prov = Provenance(format="junyanz", file=str(p), sha256={p.name: file_sha256(p)}, licence=JUNYANZ_LICENCE)
-    multiple = int(getattr(net, "multiple", 1))
-    common = {"value_range": (-1.0, 1.0), "multiple_of": multiple, "tiling": "none", "dtypes": ALL_DTYPES,
-              "notes": {"origin": "junyanz/pytorch-CycleGAN-and-pix2pix"}}
-    if which in ("_A", "_B"):
-        direction, slot = ("AtoB", "generator_ab") if which == "_A" else ("BtoA", "generator_ba")
-        card = ModelCard(task="cyclegan", slots={slot: "generator"}, in_channels=c_in if which == "_A" else c_out,
-                         out_channels=c_out if which == "_A" else c_in,
-                         directions=Directions({direction: slot}, {direction: c_in}),
-                         provenance=Provenance(**{**prov.__dict__, "architecture": {slot: arch}}), **common)
-        return LoadedModel(nets={slot: net.to(device)}, task="cyclegan", path=p, stored_card=card)
-    card = ModelCard(task="sketch2photo", slots={"generator": "generator"}, in_channels=c_in, out_channels=c_out,
-                     provenance=Provenance(**{**prov.__dict__, "architecture": {"generator": arch}}), **common)
-    return LoadedModel(nets={"generator": net.to(device)}, task="sketch2photo", path=p, stored_card=card)
-
-
-def _io(net: nn.Module) -> tuple[int, int]:
-    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    first, last = convs[0], convs[-1]
-    return int(first.in_channels), int(last.out_channels)

@@ -13,7 +13,7 @@ Registered now:
 * :class:`i2i.foreign.SpandrelReader` — one weights file (``.pth``, ``.pt``, ``.ckpt``, ``.bin``,
   ``.safetensors``) of the image-restoration zoo, read safely and built by spandrel.
 
-* :class:`i2i.junyanz.JunyanzReader` — pix2pix/CycleGAN ``latest_net_G.pth`` / ``_G_A.pth`` /
+* :class:`i2i.foreign.JunyanzReader` — pix2pix/CycleGAN ``latest_net_G.pth`` / ``_G_A.pth`` /
   ``_G_B.pth`` of junyanz/pytorch-CycleGAN-and-pix2pix, onto i2i's U-Net and ResNet generators.
 
 Further readers register with :func:`register_reader` and are tried before the folder reader.
@@ -223,8 +223,7 @@ def read_model(path: str | Path, device: str | torch.device = "cpu", with_discri
     raise CheckpointError(f"{path}: not a model i2i can read (readers: {', '.join(r.name for r in READERS)})")
 
 
-from .foreign import SpandrelReader  # noqa: E402  (it builds on LoadedModel above)
-from .junyanz import JunyanzReader  # noqa: E402
+from .foreign import JunyanzReader, SpandrelReader  # noqa: E402  (they build on LoadedModel above)
 
 READERS.insert(0, SpandrelReader())
 READERS.insert(0, JunyanzReader())  # by name (*net_G[_A|_B].pth); spandrel hands it renamed ones too
