@@ -162,7 +162,7 @@ class SpandrelReader:
             raise CheckpointError(f"{path}: not an architecture i2i can read (first tensors: {names}); "
                                   f"supported: {_supported_families()}") from None
         except (RuntimeError, ValueError, KeyError, AssertionError) as e:
-            raise CheckpointError(f"{path}: looks like {type(e).__name__} to spandrel's loader: {str(e)[:120]}") from None
+            raise CheckpointError(f"{path}: looks like {type(e).__name__} to spandrel's loader: {' '.join(str(e).split())[:160]}") from None
         if not isinstance(desc, ImageModelDescriptor):
             raise CheckpointError(f"{path}: a {desc.architecture.name} model ({desc.purpose}) is not an image-to-image "
                                   "model i2i can run")

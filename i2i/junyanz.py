@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 from .errors import CheckpointError
 
-__all__ = ["JUNYANZ_LICENCE", "JUNYANZ_NAME", "is_junyanz", "junyanz_generator"]
+__all__ = ["JUNYANZ_LICENCE", "JUNYANZ_NAME", "is_junyanz", "junyanz_generator", "to_junyanz"]
 
 JUNYANZ_LICENCE = "BSD-2-Clause"
 """Of junyanz/pytorch-CycleGAN-and-pix2pix (its LICENSE file); weights trained by others carry their data's terms."""
@@ -72,6 +72,18 @@ def _unet_map(sd: dict[str, Tensor]) -> tuple[dict[str, str], dict[str, int | st
     n = depth + 1  # num_downs
     if n < 2:
         raise ValueError("a U-Net of fewer than 2 levels")
+    m = _unet_modules(n)
+    p = _unet_prefix(n - 1)
+    first = sd[_unet_prefix(0) + "0.weight"]  # (ngf, in, 4, 4)
+    ngf = int(first.shape[0])
+    norm = _norm_of(sd, _unet_prefix(1) + "2") if n > 2 else _norm_of(sd, p + "4")
+    args = {"in_channels": int(first.shape[1]), "out_channels": int(sd[_unet_prefix(0) + "3.weight"].shape[1]),
+            "num_downs": n, "base_channels": ngf, "max_channels": 8 * ngf, "norm": norm}
+    return m, args
+
+
+def _unet_modules(n: int) -> dict[str, str]:
+    """i2i U-Net module -> their module, for ``num_downs`` n."""
     m = {"encoder.0.0": _unet_prefix(0) + "0", "head.0": _unet_prefix(0) + "3"}
     for d in range(1, n - 1):
         p = _unet_prefix(d)
@@ -79,12 +91,12 @@ def _unet_map(sd: dict[str, Tensor]) -> tuple[dict[str, str], dict[str, int | st
                   f"decoder.{n - 1 - d}.0": p + "5", f"decoder.{n - 1 - d}.1": p + "6"})
     p = _unet_prefix(n - 1)
     m.update({f"encoder.{n - 1}.0": p + "1", "decoder.0.0": p + "3", "decoder.0.1": p + "4"})
-    first = sd[_unet_prefix(0) + "0.weight"]  # (ngf, in, 4, 4)
-    ngf = int(first.shape[0])
-    norm = _norm_of(sd, _unet_prefix(1) + "2") if n > 2 else _norm_of(sd, p + "4")
-    args = {"in_channels": int(first.shape[1]), "out_channels": int(sd[_unet_prefix(0) + "3.weight"].shape[1]),
-            "num_downs": n, "base_channels": ngf, "max_channels": 8 * ngf, "norm": norm}
-    return m, args
+    return m
+
+
+def _unet_swapped(n: int) -> set[str]:
+    """The U-Net weights reading a concatenation (theirs ``[skip, up]``, i2i's ``[up, skip]``)."""
+    return {"head.0.weight", *(f"decoder.{j}.0.weight" for j in range(1, n - 1))}
 
 
 def _resnet_map(sd: dict[str, Tensor]) -> tuple[dict[str, str], dict[str, int | str | float]]:
@@ -117,7 +129,7 @@ def junyanz_generator(sd: dict[str, Tensor], where: str = "file") -> tuple[nn.Mo
             mapping, args = _unet_map(sd)
             net: nn.Module = UNet(**args, init="default")  # type: ignore[arg-type]
             name = f"unet_{2 ** int(args['num_downs'])}"
-            swap = {"head.0.weight", *(f"decoder.{j}.0.weight" for j in range(1, int(args["num_downs"]) - 1))}
+            swap = _unet_swapped(int(args["num_downs"]))
         else:
             mapping, args = _resnet_map(sd)
             net = ResnetGenerator(**args, init="default")  # type: ignore[arg-type]
@@ -170,3 +182,39 @@ def _load_mapped(net: nn.Module, sd: dict[str, Tensor], mapping: dict[str, str],
         raise CheckpointError(f"{where}: pix2pix/CycleGAN generator keys do not fit i2i's; missing: "
                               f"{', '.join(missing[:6]) or '-'}; unexpected: {', '.join(unexpected[:6]) or '-'}")
     net.load_state_dict(new)
+
+
+def to_junyanz(net: nn.Module, where: str = "generator") -> dict[str, Tensor]:
+    """The state dict of i2i's U-Net / ResNet generator ``net`` in their layout (``i2i-export --format
+    peer``), loadable by their ``networks.py`` with the same ``--norm`` and ``--netG``: a conv bias
+    of theirs that i2i drops before an InstanceNorm is written as zeros (the norm cancels it); a bias
+    of i2i's that their BatchNorm layout lacks (the U-Net's first and innermost down-convolutions)
+    must be zero, else their network cannot compute the same and this is one line naming it."""
+    from .nn.resnet_generator import ResnetGenerator
+    from .nn.unet import UNet
+
+    own = net.state_dict()
+    if isinstance(net, UNet):
+        modules, swap, last = _unet_modules(net.num_downs), _unet_swapped(net.num_downs), "head.0"
+    elif isinstance(net, ResnetGenerator):
+        convs = [k.rsplit(".", 1)[0] for k in own if k.endswith(".weight")]
+        modules = {k: k.replace(".body.", ".conv_block.") for k in dict.fromkeys(k.rsplit(".", 1)[0] for k in own)}
+        swap, last = set(), convs[-1]
+    else:
+        raise CheckpointError(f"{where}: a {type(net).__name__} has no pix2pix/CycleGAN layout (unet_*, resnet_* only)")
+    instance = any(isinstance(m, nn.InstanceNorm2d) for m in net.modules())
+    out: dict[str, Tensor] = {}
+    for mod, theirs in modules.items():
+        module = net.get_submodule(mod)
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            w = own[f"{mod}.weight"]
+            out[f"{theirs}.weight"] = _swap_halves(w) if f"{mod}.weight" in swap else w
+            bias = own.get(f"{mod}.bias")
+            if instance or mod == last:
+                out[f"{theirs}.bias"] = bias if bias is not None else torch.zeros(module.out_channels)
+            elif bias is not None and bool(bias.abs().max() > 0):
+                raise CheckpointError(f"{where}: {mod}.bias is not zero, and their BatchNorm generator has no bias there")
+        elif isinstance(module, nn.BatchNorm2d):
+            for leaf in ("weight", "bias", *_NORM_STATS):
+                out[f"{theirs}.{leaf}"] = own[f"{mod}.{leaf}"]
+    return {k: v.detach().clone().contiguous() for k, v in out.items()}
