@@ -134,3 +134,24 @@ def test_export_peer_of_junyanz_generators_loads_in_their_layout(tmp_path: Path,
 
         export_peer(_export(tmp_path / "s", {"type": "srresnet", "scale": 2, "width": 8, "num_blocks": 1},
                             SRResNet(scale=2, width=8, num_blocks=1)), tmp_path / "s.pth")
+
+
+def test_the_docs_offline_peer_file_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/model_card.md's "make a peer-format file offline" block, as written, then its i2i-infer line."""
+    import re
+    import textwrap
+
+    import numpy as np
+    from PIL import Image
+
+    from i2i.cli import run
+    from i2i.commands import infer_main
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "model_card.md").read_text()
+    block = re.search(r"\*\*Make a peer-format file offline\*\*.*?```python\n(.*?)```", doc, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(textwrap.dedent(block), "docs offline peer file", "exec"), {})  # noqa: S102  (our own docs)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8)).save("photo.png")
+    assert run(infer_main, ["--checkpoint", "realesr-tiny-x4.pth", "photo.png", "-o", "photo_x4.png", "--device", "cpu"]) == 0
+    assert np.asarray(Image.open("photo_x4.png")).shape == (36, 28, 3)
+    assert load_model("realesr-tiny-x4.pth", device="cpu").card.provenance.architecture == {"generator": "Compact"}
