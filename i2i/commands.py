@@ -126,7 +126,8 @@ def export_main(argv: list[str]) -> int:
                         "pix2pix/CycleGAN for unet*/resnet*), -o FILE")
     p.add_argument("--slot", default=None, help="peer: the network to write (default: generator; CycleGAN: generator_ab or "
                                                 "generator_ba)")
-    p.add_argument("-o", "--output", help="folder (default: <model>/onnx or <model>/pretrained; ./<name>_<format> for a shipped model)")
+    p.add_argument("-o", "--output", help="folder (default: <model>/onnx or <model>/pretrained; ./<name>_<format> for a shipped "
+                                          "model, ./<stem>_<format> for one weights file)")
     p.add_argument("--name", help="the model card's title (pretrained)")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the pretrained folder to the Hugging Face Hub")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: a private repo")
@@ -142,7 +143,11 @@ def export_main(argv: list[str]) -> int:
         print(f"wrote {path}")
         return 0
     shipped = src != Path(args.model).expanduser()  # then never write into the installed package: ./<name>_<format>
-    out = Path(args.output).expanduser() if args.output else (Path(f"{args.model}_{args.format}") if shipped else src / args.format)
+    if src.is_file():  # one weights file made by another project: ./<stem>_<format>, never inside the file
+        default = Path(f"{src.stem}_{args.format}")
+    else:
+        default = Path(f"{args.model}_{args.format}") if shipped else src / args.format
+    out = Path(args.output).expanduser() if args.output else default
     if args.format == "onnx":
         from .inference import load_model
         from .onnx_export import export_onnx, is_onnx_folder
@@ -154,9 +159,9 @@ def export_main(argv: list[str]) -> int:
             print(f"{e.path}  inputs: {', '.join(e.inputs)}  (contract in {e.path.with_suffix('.json').name} and the file's "
                   f"metadata); checked with onnxruntime: max |ONNX - PyTorch| {e.max_abs_diff:.2g} on a test input")
         return 0
-    from .hub import push_to_hub, save_pretrained
+    from .hub import push_to_hub, save_pretrained, save_pretrained_file
 
-    folder = save_pretrained(src, out, name=args.name)
+    folder = (save_pretrained_file if src.is_file() else save_pretrained)(src, out, name=args.name)
     print(f"pretrained folder: {folder}")
     if args.push_to_hub:
         print(f"uploaded: {push_to_hub(folder, args.push_to_hub, private=args.private)}")

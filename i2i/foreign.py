@@ -34,7 +34,7 @@ from .errors import CheckpointError
 from .junyanz import JUNYANZ_LICENCE, JUNYANZ_NAME, is_junyanz, junyanz_generator
 from .readers import LoadedModel, file_sha256
 
-__all__ = ["SpandrelReader", "JunyanzReader", "junyanz_model", "read_state_dict", "LICENCES", "LICENCE_NOTES", "licence_of", "PadToSize", "WEIGHT_SUFFIXES",
+__all__ = ["SpandrelReader", "JunyanzReader", "ForeignFolderReader", "FOREIGN_KEY", "junyanz_model", "read_state_dict", "LICENCES", "LICENCE_NOTES", "licence_of", "PadToSize", "WEIGHT_SUFFIXES",
            "MAX_FILE_BYTES", "MAX_TENSORS"]
 
 from .weight_files import MAX_FILE_BYTES, MAX_TENSORS, WEIGHT_SUFFIXES, read_state_dict  # noqa: E402,F401  (re-exported)
@@ -149,12 +149,16 @@ class SpandrelReader:
         return path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES
 
     def read(self, path: str | Path, device: torch.device, with_discriminator: bool) -> LoadedModel:
-        from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
-
         p = Path(path).expanduser()
         sd = read_state_dict(p)
         if is_junyanz(sd):  # a pix2pix/CycleGAN generator under another name
             return junyanz_model(sd, p, device, str(path))
+        return self.from_state_dict(sd, p, device, str(path))
+
+    def from_state_dict(self, sd: dict[str, Tensor], p: Path, device: torch.device, path: str) -> LoadedModel:
+        """The model of a state dict read from file ``p`` (named ``path`` in messages)."""
+        from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+
         try:
             desc = ModelLoader(device="cpu").load_from_state_dict(sd)
         except UnsupportedModelError:
@@ -236,3 +240,47 @@ def _io(net: nn.Module) -> tuple[int, int]:
     convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     first, last = convs[0], convs[-1]
     return int(first.in_channels), int(last.out_channels)
+
+
+FOREIGN_KEY = "foreign_file"
+"""``config.json`` key of a pretrained folder made from one foreign weights file (:func:`i2i.hub.save_pretrained_file`)."""
+
+
+class ForeignFolderReader:
+    """A pretrained folder made from one foreign file: ``config.json`` (format ``i2i-pretrained``,
+    ``foreign_file``, ``card``) and ``generator/model.safetensors`` holding the file's own state dict
+    (its peer's layout), rebuilt by the reader that read the file (spandrel or junyanz). The card is
+    the stored one: source file name, its sha256, architecture and licence."""
+
+    name = "foreign-folder"
+
+    def accepts(self, path: Path) -> bool:
+        import json
+
+        f = path / "config.json"
+        if not path.is_dir() or not f.is_file() or f.stat().st_size > 1 << 20:
+            return False
+        try:
+            info = json.loads(f.read_text(errors="replace"))
+        except (OSError, ValueError, RecursionError):
+            return False
+        return isinstance(info, dict) and isinstance(info.get(FOREIGN_KEY), dict)
+
+    def read(self, path: str | Path, device: torch.device, with_discriminator: bool) -> LoadedModel:
+        import json
+
+        from .card import card_from_dict
+
+        p = Path(path).expanduser()
+        info = json.loads((p / "config.json").read_text(errors="replace"))
+        src = info[FOREIGN_KEY]
+        slot = str(src.get("slot", "generator"))
+        weights = p / slot / "model.safetensors"
+        sd = read_state_dict(weights)
+        name = Path(str(src.get("name", "model.pth"))).name  # the original file name: junyanz's direction is in it
+        model = junyanz_model(sd, Path(name), device, str(path)) if is_junyanz(sd) else \
+            SpandrelReader().from_state_dict(sd, weights, device, str(path))
+        stored = card_from_dict(info.get("card"), f"{p / 'config.json'}: card") if info.get("card") else model.card
+        card = stored.with_provenance(format="i2i-pretrained", file=str(p))
+        model.stored_card, model.path = card, p
+        return model

@@ -92,6 +92,40 @@ def save_pretrained(source: str | Path, folder: str | Path, name: str | None = N
     return folder
 
 
+def save_pretrained_file(source: str | Path, folder: str | Path, name: str | None = None) -> Path:
+    """Write one weights file made by another project (a ``.pth`` of Real-ESRGAN, SwinIR, junyanz, …)
+    as a pretrained folder: its own state dict (the peer's layout, read safely) under
+    ``<slot>/model.safetensors``, its card in ``config.json`` (source name and sha256, architecture,
+    licence) and a README model card. :class:`i2i.foreign.ForeignFolderReader` reads it back."""
+    from .foreign import FOREIGN_KEY
+    from .readers import read_model
+    from .weight_files import read_state_dict
+
+    src = Path(source).expanduser()
+    folder = Path(folder).expanduser()
+    runs.check_output_folder(folder, [src], runs.is_pretrained_folder, "pretrained folder")
+    model = read_model(src, "cpu")
+    card = model.card
+    slot = card.inference_slots[0]
+    sd = {k: v.contiguous() for k, v in read_state_dict(src).items()}
+    arch = card.provenance.architecture.get(slot, "?")
+    info = {"task": card.task, "version": 1, "models": {slot: {"type": f"{card.provenance.format}:{arch}"}},
+            FOREIGN_KEY: {"name": src.name, "slot": slot, "sha256": card.provenance.sha256.get(src.name)},
+            "card": card.to_dict()}
+    note = card.notes.get("licence_note")
+    title = name or src.stem
+    readme = "\n".join([
+        "---", "library_name: i2i", f"pipeline_tag: {PIPELINE_TAGS.get(card.task, 'image-to-image')}", "tags:", "- i2i",
+        f"- {arch}", "---", "", f"# {title}", "",
+        f"`{src.name}` (sha256 `{card.provenance.sha256.get(src.name)}`), a {arch} network "
+        f"({card.provenance.format} reader), task `{card.task}`, scale {card.scale}; stored unchanged in its own layout.", "",
+        "## Licence", "", f"Architecture: {card.provenance.licence or 'unknown'}." + (f" Note: {note}." if note else "") +
+        " The weights may carry their publisher's own terms.", "",
+        "## Use", "", "```python", "import i2i", "pipe = i2i.from_pretrained(\"<this folder or repo id>\")", "```", ""])
+    runs.write_pretrained(folder, {slot: sd}, info, readme)
+    return folder
+
+
 def resolve_pretrained(name_or_path: str | Path, local_files_only: bool = False, revision: str | None = None,
                        cache_dir: str | Path | None = None) -> Path:
     """A local folder as it is; a shipped model's name (``srresnet_x4``) as its folder; otherwise a

@@ -223,7 +223,8 @@ def read_model(path: str | Path, device: str | torch.device = "cpu", with_discri
     raise CheckpointError(f"{path}: not a model i2i can read (readers: {', '.join(r.name for r in READERS)})")
 
 
-from .foreign import JunyanzReader, SpandrelReader  # noqa: E402  (they build on LoadedModel above)
+from .foreign import ForeignFolderReader, JunyanzReader, SpandrelReader  # noqa: E402  (they build on LoadedModel above)
 
 READERS.insert(0, SpandrelReader())
+READERS.insert(0, ForeignFolderReader())  # a pretrained folder made from one such file
 READERS.insert(0, JunyanzReader())  # by name (*net_G[_A|_B].pth); spandrel hands it renamed ones too

@@ -148,10 +148,50 @@ def test_the_docs_offline_peer_file_runs(tmp_path: Path, monkeypatch: pytest.Mon
     from i2i.commands import infer_main
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "model_card.md").read_text()
-    block = re.search(r"\*\*Make a peer-format file offline\*\*.*?```python\n(.*?)```", doc, re.S).group(1)
+    block = re.search(r"\*\*Make a peer-format file offline\*\*.*?```python\n(.*?)```", doc, re.DOTALL).group(1)
     monkeypatch.chdir(tmp_path)
     exec(compile(textwrap.dedent(block), "docs offline peer file", "exec"), {})  # noqa: S102  (our own docs)
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8)).save("photo.png")
     assert run(infer_main, ["--checkpoint", "realesr-tiny-x4.pth", "photo.png", "-o", "photo_x4.png", "--device", "cpu"]) == 0
     assert np.asarray(Image.open("photo_x4.png")).shape == (36, 28, 3)
     assert load_model("realesr-tiny-x4.pth", device="cpu").card.provenance.architecture == {"generator": "Compact"}
+
+
+def test_export_of_one_foreign_file_to_pretrained_and_onnx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import numpy as np
+
+    import i2i
+    from i2i.cli import run
+    from i2i.commands import export_main
+    from i2i.foreign import LICENCES
+
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(6)
+    net = SRVGGNetCompact(scale=2, width=8, num_conv=2).eval()
+    f = tmp_path / "realesr-tiny-x2.pth"
+    torch.save({"params": net.state_dict()}, f)
+    monkeypatch.chdir(tmp_path)
+    assert run(export_main, [str(f), "--format", "pretrained"]) == 0  # default: ./<stem>_pretrained, not inside the file
+    folder = tmp_path / "realesr-tiny-x2_pretrained"
+    info = json.loads((folder / "config.json").read_text())
+    assert info["foreign_file"]["name"] == f.name and info["card"]["provenance"]["licence"] == LICENCES["Compact"]
+    assert LICENCES["Compact"] in (folder / "README.md").read_text()
+    model = i2i.load_model(folder, device="cpu")
+    prov = model.card.provenance
+    assert prov.format == "i2i-pretrained" and prov.architecture == {"generator": "Compact"}
+    assert prov.sha256 == {f.name: load_model(f, device="cpu").card.provenance.sha256[f.name]}  # the source's digest
+    img = np.random.default_rng(1).integers(0, 256, (10, 9, 3), dtype=np.uint8)
+    a = i2i.from_pretrained(folder, device="cpu")(img)
+    b = i2i.from_pretrained(f, device="cpu")(img)
+    assert a.shape == (20, 18, 3) and np.array_equal(a, b)
+    assert run(export_main, [str(f), "--format", "onnx"]) == 0
+    assert (tmp_path / "realesr-tiny-x2_onnx" / "generator.onnx").is_file()
+
+    ref = _randomise(RefResnet(3, 3, 4, 2, "instance"), seed=7)  # a CycleGAN direction keeps its name's meaning
+    g = tmp_path / "latest_net_G_B.pth"
+    torch.save(ref.state_dict(), g)
+    assert run(export_main, [str(g), "--format", "pretrained", "-o", str(tmp_path / "hz")]) == 0
+    card = i2i.load_model(tmp_path / "hz", device="cpu").card
+    assert card.task == "cyclegan" and list(card.directions.slots) == ["BtoA"] and card.provenance.licence == "BSD-2-Clause"
