@@ -195,3 +195,35 @@ def test_export_of_one_foreign_file_to_pretrained_and_onnx(tmp_path: Path, monke
     assert run(export_main, [str(g), "--format", "pretrained", "-o", str(tmp_path / "hz")]) == 0
     card = i2i.load_model(tmp_path / "hz", device="cpu").card
     assert card.task == "cyclegan" and list(card.directions.slots) == ["BtoA"] and card.provenance.licence == "BSD-2-Clause"
+
+
+def test_fine_tune_from_a_real_esrgan_file_and_export_it_back(tmp_path: Path) -> None:
+    """A Real-ESRNet run started from a peer file (train.init), one step, exported back with --format
+    peer and loaded by spandrel with i2i's output."""
+    from spandrel import ModelLoader
+
+    from i2i.cli import run
+    from i2i.commands import export_main
+    from i2i.config import load_config
+    from i2i.engine.trainer import Trainer
+
+    torch.manual_seed(11)
+    peer = RRDBNet(scale=4, width=8, num_blocks=1, growth=32)
+    f = tmp_path / "RealESRGAN_tiny_x4plus.pth"
+    torch.save({"params_ema": peer.state_dict()}, f)
+    root = Path(__file__).resolve().parent.parent
+    tiny = ["logging.tracker=none", "logging.progress=false", "logging.sample_every=0", "eval.every=0", "eval.at_end=false",
+            "models.generator.width=8", "models.generator.num_blocks=1", "models.generator.growth=32", "data.batch_size=2",
+            "data.patch_size=64", "data.val_patch_size=32", "data.num_workers=0", "data.repeat=1", "recipe.gt_size=32",
+            "recipe.queue_size=4", "train.log_every=1", "train.ckpt_every=1", "train.max_steps=1",
+            f"train.init.generator={f}"]
+    out_dir = tmp_path / "run"
+    Trainer(load_config(root / "tasks/realesrnet_x4.yaml", tiny), output_dir=out_dir).fit()
+    tuned = load_model(out_dir, device="cpu").generator
+    start, now = peer.state_dict(), tuned.state_dict()
+    assert max((now[k] - start[k]).abs().max().item() for k in start) <= 1e-3  # one Adam step (lr 2e-4) from the file
+    back = tmp_path / "tuned_x4.pth"
+    assert run(export_main, [str(out_dir), "--format", "peer", "-o", str(back)]) == 0
+    x = torch.rand(1, 3, 9, 11)
+    with torch.no_grad():
+        assert (ModelLoader().load_from_file(back)(x) - tuned(x).clamp(0, 1)).abs().max().item() <= 1e-5
