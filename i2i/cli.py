@@ -12,12 +12,13 @@ EXIT_USER_ERROR = 2
 EXIT_FAILURE = 1
 
 
-def _quiet_launcher() -> None:
-    """A user error under ``accelerate launch``: one ``error:`` line, not the launcher's traceback
+def _say_error(line: str) -> None:
+    """``error: …`` on stderr; under ``accelerate launch``, without the launcher's traceback
     (:func:`i2i.distributed.end_launcher_quietly`)."""
     from .distributed import end_launcher_quietly
 
-    end_launcher_quietly()
+    if not end_launcher_quietly(line):
+        print(line, file=sys.stderr)
 
 
 def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
@@ -35,8 +36,7 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     except I2IError as e:
         if debug:
             raise
-        print(f"error: {one_line(str(e))}", file=sys.stderr)
-        _quiet_launcher()
+        _say_error(f"error: {one_line(str(e))}")
         return EXIT_USER_ERROR
     except Exception as e:  # noqa: BLE001  (a bug or an environment problem: still one line)
         if debug:
@@ -44,8 +44,7 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
         if isinstance(e, OSError) and e.filename:  # a path that cannot be written or read (read-only, full): name it
             reason = write_reason(e) or e.strerror or str(e)
             verb = "cannot write: " if e.errno in (errno.EROFS, errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ""
-            print(f"error: {one_line(str(e.filename))}: {verb}{one_line(reason)}", file=sys.stderr)
-            _quiet_launcher()
+            _say_error(f"error: {one_line(str(e.filename))}: {verb}{one_line(reason)}")
             return EXIT_USER_ERROR
         msg = one_line(str(e).strip().splitlines()[0]) if str(e).strip() else ""
         print(f"error: {type(e).__name__}: {msg} (run with --debug for the traceback)", file=sys.stderr)

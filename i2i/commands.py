@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from .cli import run
+from .errors import ConfigError
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 
@@ -122,10 +123,15 @@ def eval_main(argv: list[str]) -> int:
 def export_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="i2i-export", description="Export a trained model: ONNX, or a Hugging Face-style folder.")
     p.add_argument("model", help="a run directory, export, checkpoint or pretrained folder, or a shipped model's name (srresnet_x4)")
-    p.add_argument("--format", choices=["onnx", "pretrained"], required=True,
+    p.add_argument("--format", choices=["onnx", "pretrained", "peer"], required=True,
                    help="onnx: <slot>.onnx per inference network (checked with onnxruntime); "
-                        "pretrained: config.json + <slot>/model.safetensors + model card README.md")
-    p.add_argument("-o", "--output", help="folder (default: <model>/onnx or <model>/pretrained; ./<name>_<format> for a shipped model)")
+                        "pretrained: config.json + <slot>/model.safetensors + model card README.md; "
+                        "peer: one .pth in the original project's layout (Real-ESRGAN for rrdbnet/srvgg_compact, "
+                        "pix2pix/CycleGAN for unet*/resnet*), -o FILE")
+    p.add_argument("--slot", default=None, help="peer: the network to write (default: generator; CycleGAN: generator_ab or "
+                                                "generator_ba)")
+    p.add_argument("-o", "--output", help="folder (default: <model>/onnx or <model>/pretrained; ./<name>_<format> for a shipped "
+                                          "model, ./<stem>_<format> for one weights file)")
     p.add_argument("--name", help="the model card's title (pretrained)")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the pretrained folder to the Hugging Face Hub")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: a private repo")
@@ -138,7 +144,6 @@ def export_main(argv: list[str]) -> int:
     from .inference import resolve_name
 
     if args.interpolate:
-        from .errors import ConfigError
         from .hub import interpolate_pretrained
 
         if args.format != "pretrained":
@@ -150,8 +155,18 @@ def export_main(argv: list[str]) -> int:
         print(f"pretrained folder: {folder} ((1 - {args.alpha:g})·{args.model} + {args.alpha:g}·{args.interpolate})")
         return 0
     src = resolve_name(args.model)  # a shipped model's name too (srresnet_x4)
+    if args.format == "peer":
+        if not args.output:
+            raise ConfigError("--format peer writes one file: give it with -o FILE.pth")
+        path = export_peer(src, Path(args.output).expanduser(), args.slot)
+        print(f"wrote {path}")
+        return 0
     shipped = src != Path(args.model).expanduser()  # then never write into the installed package: ./<name>_<format>
-    out = Path(args.output).expanduser() if args.output else (Path(f"{args.model}_{args.format}") if shipped else src / args.format)
+    if src.is_file():  # one weights file made by another project: ./<stem>_<format>, never inside the file
+        default = Path(f"{src.stem}_{args.format}")
+    else:
+        default = Path(f"{args.model}_{args.format}") if shipped else src / args.format
+    out = Path(args.output).expanduser() if args.output else default
     if args.format == "onnx":
         from .inference import load_model
         from .onnx_export import export_onnx, is_onnx_folder
@@ -163,13 +178,56 @@ def export_main(argv: list[str]) -> int:
             print(f"{e.path}  inputs: {', '.join(e.inputs)}  (contract in {e.path.with_suffix('.json').name} and the file's "
                   f"metadata); checked with onnxruntime: max |ONNX - PyTorch| {e.max_abs_diff:.2g} on a test input")
         return 0
-    from .hub import push_to_hub, save_pretrained
+    from .hub import push_to_hub, save_pretrained, save_pretrained_file
 
-    folder = save_pretrained(src, out, name=args.name)
+    folder = (save_pretrained_file if src.is_file() else save_pretrained)(src, out, name=args.name)
     print(f"pretrained folder: {folder}")
     if args.push_to_hub:
         print(f"uploaded: {push_to_hub(folder, args.push_to_hub, private=args.private)}")
     return 0
+
+
+REAL_ESRGAN_TYPES = ("rrdbnet", "srvgg_compact")
+JUNYANZ_TYPES = ("unet", "unet_128", "unet_256", "resnet_generator", "resnet_6blocks", "resnet_9blocks")
+
+
+def export_peer(src: Path, out: Path, slot: str | None = None) -> Path:
+    """``i2i-export MODEL --format peer -o FILE``: one network's weights in the original project's
+    layout, loadable by its own code and by spandrel: ``{"params_ema": state_dict}`` (Real-ESRGAN's
+    release layout; i2i's ``rrdbnet`` / ``srvgg_compact`` keys are Real-ESRGAN's) or a plain
+    state dict in junyanz/pytorch-CycleGAN-and-pix2pix's layout (:func:`i2i.junyanz.to_junyanz`).
+    An existing ``out`` is never replaced; the file is written to a temporary name and renamed."""
+    import torch
+
+    from .junyanz import to_junyanz
+    from .runs import build_network, read_saved
+
+    if out.exists() or out.is_symlink():
+        raise ConfigError(f"{out}: already exists")
+    saved = read_saved(src)
+    slot = slot or ("generator" if "generator" in saved.specs else "")
+    if slot not in saved.specs:
+        raise ConfigError(f"{src}: no network {slot!r} (networks: {', '.join(saved.specs)})", "slot")
+    kind = str(saved.specs[slot].get("type"))
+    if kind in REAL_ESRGAN_TYPES:
+        payload: dict = {"params_ema": {k: v.detach().clone().contiguous() for k, v in saved.weights[slot].items()}}
+    elif kind in JUNYANZ_TYPES:
+        payload = to_junyanz(build_network(saved, slot, torch.device("cpu")), f"{src}: {slot}")
+    else:
+        raise ConfigError(f"{src}: a {kind} network has no peer layout (only {', '.join(REAL_ESRGAN_TYPES + JUNYANZ_TYPES)})",
+                          "format")
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out.parent}: no such folder")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    from .runs import writing
+
+    try:
+        with writing(out):  # disk full, read-only: '<path>: cannot write: <reason>'
+            torch.save(payload, tmp)
+            os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
 
 
 # ----------------------------------------------------------------------------- demo

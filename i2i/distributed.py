@@ -87,23 +87,32 @@ def under_accelerate_launcher() -> bool:
     return ("accelerate" in text and " launch" in text) or "accelerate.commands.launch" in text
 
 
-def end_launcher_quietly() -> None:
-    """After a one-line user error under ``accelerate launch``: ask the launcher to stop with SIGTERM.
+def end_launcher_quietly(line: str) -> bool:
+    """Say a one-line user error under ``accelerate launch`` without the launcher's traceback.
 
-    Its simple launcher re-raises a failed child as ``CalledProcessError`` with a 15-line
-    traceback that repeats our error line as a ``RuntimeError``; on SIGTERM it instead drains the
-    child's stderr (our line is already written and flushed) and exits with 143, quietly. Only
-    done when the parent is that launcher (:func:`under_accelerate_launcher`).
+    Its simple launcher pipes our stderr through itself and re-raises a failed child as
+    ``CalledProcessError`` with a 15-line traceback that repeats our line as a ``RuntimeError``.
+    So the line is written straight to the launcher's own stderr (``/proc/<ppid>/fd/2``: the
+    terminal or file the user sees; nothing goes through the pipe, so nothing can be lost in
+    it), then the launcher is asked to stop with SIGTERM, which it handles by exiting with 143,
+    quietly. Returns False (the caller prints the line itself) when the parent is not that
+    launcher (:func:`under_accelerate_launcher`) or its stderr cannot be opened.
     """
     import signal
 
-    if under_accelerate_launcher():
-        sys.stderr.flush()
-        sys.stdout.flush()
-        try:
-            os.kill(os.getppid(), signal.SIGTERM)
-        except OSError:
-            pass
+    if not under_accelerate_launcher():
+        return False
+    try:
+        with open(f"/proc/{os.getppid()}/fd/2", "w") as err:
+            err.write(line + "\n")
+            err.flush()
+    except OSError:
+        return False
+    try:
+        os.kill(os.getppid(), signal.SIGTERM)
+    except OSError:
+        pass
+    return True
 
 
 def use_cpu() -> bool:

@@ -13,60 +13,31 @@ The result is a :class:`~i2i.readers.LoadedModel` whose :class:`~i2i.card.ModelC
 from spandrel's descriptor: scale, channels, size requirements (minimum, multiple of), dtypes
 (fp16/bf16 support), architecture, sha256 of the file. Its task is ``sr`` (super-resolution and
 restoration models, scale 1 for the latter), so the SR pipeline, ``i2i-infer``, ``i2i-eval``,
-ONNX export and the demo run it. Tiling: spandrel does not state a receptive radius, so the card
-says ``none`` (the SR pipeline's default context is then 48 input pixels, close but not proven
-exact); ``tile=0`` runs whole images. Licences per architecture are not filled yet (``None``).
+ONNX export and the demo run it. Tiling: spandrel does not state a receptive radius; where it is
+knowable (RRDBNet without pixel-unshuffle, SRVGGNetCompact: :func:`exact_tiling_radius`) the card
+says ``exact`` with that radius, else ``none`` (the SR pipeline's default context is then 48 input
+pixels, close but not proven exact; ``tile=0`` runs whole images), with a ``tiling_advice`` note
+for the windowed transformers (SwinIR, HAT, DAT: tiling discouraged, window padding). The card's ``provenance.licence`` is the architecture's
+licence from :data:`LICENCES` (``unknown`` where not verified), with a ``licence_note`` for families
+with non-commercial or share-alike parts (:data:`LICENCE_NOTES`).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .card import ModelCard, Provenance
+from .card import ALL_DTYPES, Directions, ModelCard, Provenance
 from .errors import CheckpointError
+from .junyanz import JUNYANZ_LICENCE, JUNYANZ_NAME, is_junyanz, junyanz_generator
 from .readers import LoadedModel, file_sha256
 
-__all__ = ["SpandrelReader", "read_state_dict", "PadToSize", "WEIGHT_SUFFIXES", "MAX_FILE_BYTES", "MAX_TENSORS"]
+__all__ = ["SpandrelReader", "JunyanzReader", "ForeignFolderReader", "FOREIGN_KEY", "junyanz_model", "read_state_dict", "LICENCES", "LICENCE_NOTES", "licence_of", "PadToSize", "WEIGHT_SUFFIXES",
+           "MAX_FILE_BYTES", "MAX_TENSORS"]
 
-WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
-MAX_FILE_BYTES = 4 * 2**30
-"""4 GiB: HAT-L, the largest image-restoration file of the field, is ~170 MB; a bigger file is not a model for this door."""
-MAX_TENSORS = 20_000
-"""SwinIR-L / HAT-L hold a few thousand tensors; more is a damaged or hostile file."""
-
-
-def _is_tensor_dict(x: Any) -> bool:
-    return isinstance(x, dict) and bool(x) and all(isinstance(v, Tensor) for v in x.values())
-
-
-def read_state_dict(path: Path) -> dict[str, Tensor]:
-    """The tensors of a weights file, read without running code; one line naming the file otherwise."""
-    from .runs import load_tensors, safe_torch_load
-
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
-    if size > MAX_FILE_BYTES:
-        raise CheckpointError(f"{path}: {size:,} bytes is more than a weights file may hold here ({MAX_FILE_BYTES:,})")
-    if path.suffix.lower() == ".safetensors":
-        obj: Any = load_tensors(path)
-    else:
-        obj = safe_torch_load(path)  # weights_only=True: a pickle that would run code is refused
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path}: expected a state dict (a mapping of names to tensors), got {type(obj).__name__}")
-    from spandrel import canonicalize_state_dict
-
-    sd = canonicalize_state_dict(obj)
-    if not _is_tensor_dict(sd):
-        keys = ", ".join(map(str, list(obj)[:6]))
-        raise CheckpointError(f"{path}: no state dict of tensors found (top-level keys: {keys})")
-    if len(sd) > MAX_TENSORS:
-        raise CheckpointError(f"{path}: {len(sd):,} tensors is more than a model file may hold here ({MAX_TENSORS:,})")
-    return sd
+from .weight_files import MAX_FILE_BYTES, MAX_TENSORS, WEIGHT_SUFFIXES, read_state_dict  # noqa: E402,F401  (re-exported)
 
 
 class PadToSize(nn.Module):
@@ -96,6 +67,73 @@ class PadToSize(nn.Module):
         return self.net(x)[..., : h * self.scale, : w * self.scale]
 
 
+LICENCES: dict[str, str] = {
+    "ESRGAN": "Apache-2.0 (ESRGAN, xinntao/ESRGAN) / BSD-3-Clause (Real-ESRGAN, xinntao/Real-ESRGAN)",
+    "Compact": "BSD-3-Clause (Real-ESRGAN, xinntao/Real-ESRGAN)",
+    "SwinIR": "Apache-2.0 (JingyunLiang/SwinIR)",
+    "HAT": "Apache-2.0 (XPixelGroup/HAT)",
+    "DAT": "Apache-2.0 (zhengchen1999/DAT)",
+    "SPAN": "Apache-2.0 (hongyuanyu/SPAN)",
+}
+"""Licence of each architecture's code, by spandrel architecture id, as stated in the authors' own
+repositories (their LICENSE file or README; spandrel's wheel ships no per-architecture licence files).
+Any other family: ``unknown`` — spandrel's main package holds only MIT, Apache-2.0 or public-domain
+architectures (its README), but i2i has not checked that family's repository. The *weights* in a file
+may carry their own terms (training data, the publisher's licence): the card states the code's."""
+
+LICENCE_NOTES: dict[str, str] = {
+    "GFPGAN": "includes StyleGAN2 and DFDNet components whose licences restrict commercial use; check before such use",
+    "RestoreFormer": "includes StyleGAN2/DFDNet-derived components with non-commercial terms; check before commercial use",
+    "AuraSR": "its weights are published under share-alike terms; derived weights must keep them",
+}
+"""One line for families that spandrel's main package loads but whose parts or weights carry
+non-commercial or share-alike terms (issue 24)."""
+
+
+def licence_of(arch_id: str) -> tuple[str, str | None]:
+    """``(licence, note)`` for a spandrel architecture id (``unknown`` where i2i has not verified it)."""
+    return LICENCES.get(arch_id, "unknown"), LICENCE_NOTES.get(arch_id)
+
+
+def staged_radius(net: nn.Module) -> int:
+    """Receptive radius, in input pixels, of a feed-forward network of convolutions with nearest
+    (``nn.Upsample``) or pixel-shuffle upsampling, its modules registered in forward order.
+
+    The convolutions of each resolution stage add ``dilation · (k - 1) / 2`` pixels of that stage;
+    going back through an upsampling by f, a stage radius R (plus what the later stages need, r)
+    becomes ``ceil((R + r) / f)`` pixels of the stage before (output pixel i reads input
+    ``floor(i / f)``, so R + r output pixels reach that many input pixels at most). Residual
+    additions (including the nearest-upsampled input of SRVGGNetCompact) do not widen it; a
+    dense block's longest path passes through all its convolutions, which are all counted.
+    RRDBNet ×4 with B blocks: (1 + 15B + 1) + ceil((1 + ceil(3 / 2)) / 2) = 15B + 4."""
+    stages: list[list[int | float]] = [[1, 0.0]]  # (upsampling into the stage, conv radius within it)
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            kh, kw = m.kernel_size
+            dh, dw = m.dilation
+            stages[-1][1] += max(dh * (kh - 1), dw * (kw - 1)) / 2
+        elif isinstance(m, nn.PixelShuffle):
+            stages.append([m.upscale_factor, 0.0])
+        elif isinstance(m, nn.Upsample):
+            stages.append([int(m.scale_factor if not isinstance(m.scale_factor, tuple) else max(m.scale_factor)), 0.0])
+    r = 0
+    for f, radius in reversed(stages):
+        r = math.ceil((radius + r) / f)
+    return int(r)
+
+
+def exact_tiling_radius(arch_id: str, net: nn.Module) -> int | None:
+    """The receptive radius that makes tiles exact for the families where it is knowable (pure
+    convolution + nearest / pixel-shuffle upsampling: ESRGAN/Real-ESRGAN RRDBNet without
+    pixel-unshuffle, SRVGGNetCompact); None for every other family (attention, global pooling,
+    a pixel-unshuffled input whose 2×2 groups would depend on where a tile starts)."""
+    if arch_id == "ESRGAN" and not getattr(net, "shuffle_factor", None):
+        return staged_radius(net)
+    if arch_id == "Compact":
+        return staged_radius(net)
+    return None
+
+
 def _supported_families() -> str:
     from spandrel import MAIN_REGISTRY
 
@@ -111,10 +149,16 @@ class SpandrelReader:
         return path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES
 
     def read(self, path: str | Path, device: torch.device, with_discriminator: bool) -> LoadedModel:
-        from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
-
         p = Path(path).expanduser()
         sd = read_state_dict(p)
+        if is_junyanz(sd):  # a pix2pix/CycleGAN generator under another name
+            return junyanz_model(sd, p, device, str(path))
+        return self.from_state_dict(sd, p, device, str(path))
+
+    def from_state_dict(self, sd: dict[str, Tensor], p: Path, device: torch.device, path: str) -> LoadedModel:
+        """The model of a state dict read from file ``p`` (named ``path`` in messages)."""
+        from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+
         try:
             desc = ModelLoader(device="cpu").load_from_state_dict(sd)
         except UnsupportedModelError:
@@ -122,7 +166,7 @@ class SpandrelReader:
             raise CheckpointError(f"{path}: not an architecture i2i can read (first tensors: {names}); "
                                   f"supported: {_supported_families()}") from None
         except (RuntimeError, ValueError, KeyError, AssertionError) as e:
-            raise CheckpointError(f"{path}: looks like {type(e).__name__} to spandrel's loader: {str(e)[:120]}") from None
+            raise CheckpointError(f"{path}: looks like {type(e).__name__} to spandrel's loader: {' '.join(str(e).split())[:160]}") from None
         if not isinstance(desc, ImageModelDescriptor):
             raise CheckpointError(f"{path}: a {desc.architecture.name} model ({desc.purpose}) is not an image-to-image "
                                   "model i2i can run")
@@ -132,12 +176,111 @@ class SpandrelReader:
             net = PadToSize(net, desc.scale, req.multiple_of, req.minimum, req.square).eval()
         net.scale = desc.scale  # type: ignore[assignment]  (what a bare SR generator says about itself)
         dtypes = ("float32", *(("float16",) if desc.supports_half else ()), *(("bfloat16",) if desc.supports_bfloat16 else ()))
+        licence, licence_note = licence_of(str(desc.architecture.id))
+        radius = exact_tiling_radius(str(desc.architecture.id), desc.model)
+        tiling_note = {} if radius is not None or desc.tiling.name.lower() == "supported" else {
+            "tiling_advice": f"{desc.tiling.name.lower()}: run whole images (--tile 0); " + (
+                f"the network pads its input to a multiple of {window} (its attention window) itself, as "
+                "SwinIR's main_test_swinir.py does" if (window := getattr(desc.model, "window_size", None)) else
+                "its context is not a fixed radius")}
         card = ModelCard(task="sr", slots={"generator": "generator"}, scale=int(desc.scale),
                          in_channels=int(desc.input_channels), out_channels=int(desc.output_channels),
                          value_range=(0.0, 1.0), min_size=max(1, int(req.minimum)), multiple_of=int(req.multiple_of),
-                         tiling="none", receptive_radius=None, dtypes=dtypes,
+                         tiling="exact" if radius is not None else "none", receptive_radius=radius, dtypes=dtypes,
                          provenance=Provenance(format="spandrel", file=str(p), sha256={p.name: file_sha256(p)},
-                                               architecture={"generator": str(desc.architecture.id)}),
+                                               architecture={"generator": str(desc.architecture.id)}, licence=licence),
                          notes={"purpose": desc.purpose, "tags": list(desc.tags),
-                                "spandrel_tiling": desc.tiling.name.lower()})
+                                "spandrel_tiling": desc.tiling.name.lower(), **tiling_note,
+                                **({"licence_note": licence_note} if licence_note else {})})
         return LoadedModel(nets={"generator": net.to(device)}, task="sr", path=p, stored_card=card)
+
+
+class JunyanzReader:
+    """``*net_G.pth``, ``*net_G_A.pth``, ``*net_G_B.pth`` (see the module docstring)."""
+
+    name = "junyanz"
+
+    def accepts(self, path: Path) -> bool:
+        return path.is_file() and bool(JUNYANZ_NAME.search(path.name))
+
+    def read(self, path: str | Path, device: torch.device, with_discriminator: bool) -> LoadedModel:
+        p = Path(path).expanduser()
+        sd = read_state_dict(p)
+        if not is_junyanz(sd):
+            names = ", ".join(list(sd)[:4])
+            raise CheckpointError(f"{path}: not a pix2pix/CycleGAN generator (first tensors: {names}; expected "
+                                  "model.model.0.weight (unet_*) or model.1.weight with conv_block (resnet_*))")
+        return junyanz_model(sd, p, device, str(path))
+
+
+def junyanz_model(sd: dict[str, Tensor], p: Path, device: torch.device, where: str) -> LoadedModel:
+    """The LoadedModel of their generator state dict read from ``p``: a pix2pix model, or CycleGAN's
+    one direction when the name ends in ``_G_A`` (A → B) / ``_G_B`` (B → A)."""
+    net, arch = junyanz_generator(sd, where)
+    c_in, c_out = _io(net)
+    side = JUNYANZ_NAME.search(p.name)
+    which = (side.group(1) or "").upper() if side else ""
+    prov = Provenance(format="junyanz", file=str(p), sha256={p.name: file_sha256(p)}, licence=JUNYANZ_LICENCE)
+    multiple = int(getattr(net, "multiple", 1))
+    common = {"value_range": (-1.0, 1.0), "multiple_of": multiple, "tiling": "none", "dtypes": ALL_DTYPES,
+              "notes": {"origin": "junyanz/pytorch-CycleGAN-and-pix2pix"}}
+    if which in ("_A", "_B"):
+        direction, slot = ("AtoB", "generator_ab") if which == "_A" else ("BtoA", "generator_ba")
+        card = ModelCard(task="cyclegan", slots={slot: "generator"}, in_channels=c_in if which == "_A" else c_out,
+                         out_channels=c_out if which == "_A" else c_in,
+                         directions=Directions({direction: slot}, {direction: c_in}),
+                         provenance=Provenance(**{**prov.__dict__, "architecture": {slot: arch}}), **common)
+        return LoadedModel(nets={slot: net.to(device)}, task="cyclegan", path=p, stored_card=card)
+    card = ModelCard(task="sketch2photo", slots={"generator": "generator"}, in_channels=c_in, out_channels=c_out,
+                     provenance=Provenance(**{**prov.__dict__, "architecture": {"generator": arch}}), **common)
+    return LoadedModel(nets={"generator": net.to(device)}, task="sketch2photo", path=p, stored_card=card)
+
+
+def _io(net: nn.Module) -> tuple[int, int]:
+    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    first, last = convs[0], convs[-1]
+    return int(first.in_channels), int(last.out_channels)
+
+
+FOREIGN_KEY = "foreign_file"
+"""``config.json`` key of a pretrained folder made from one foreign weights file (:func:`i2i.hub.save_pretrained_file`)."""
+
+
+class ForeignFolderReader:
+    """A pretrained folder made from one foreign file: ``config.json`` (format ``i2i-pretrained``,
+    ``foreign_file``, ``card``) and ``generator/model.safetensors`` holding the file's own state dict
+    (its peer's layout), rebuilt by the reader that read the file (spandrel or junyanz). The card is
+    the stored one: source file name, its sha256, architecture and licence."""
+
+    name = "foreign-folder"
+
+    def accepts(self, path: Path) -> bool:
+        import json
+
+        f = path / "config.json"
+        if not path.is_dir() or not f.is_file() or f.stat().st_size > 1 << 20:
+            return False
+        try:
+            info = json.loads(f.read_text(errors="replace"))
+        except (OSError, ValueError, RecursionError):
+            return False
+        return isinstance(info, dict) and isinstance(info.get(FOREIGN_KEY), dict)
+
+    def read(self, path: str | Path, device: torch.device, with_discriminator: bool) -> LoadedModel:
+        import json
+
+        from .card import card_from_dict
+
+        p = Path(path).expanduser()
+        info = json.loads((p / "config.json").read_text(errors="replace"))
+        src = info[FOREIGN_KEY]
+        slot = str(src.get("slot", "generator"))
+        weights = p / slot / "model.safetensors"
+        sd = read_state_dict(weights)
+        name = Path(str(src.get("name", "model.pth"))).name  # the original file name: junyanz's direction is in it
+        model = junyanz_model(sd, Path(name), device, str(path)) if is_junyanz(sd) else \
+            SpandrelReader().from_state_dict(sd, weights, device, str(path))
+        stored = card_from_dict(info.get("card"), f"{p / 'config.json'}: card") if info.get("card") else model.card
+        card = stored.with_provenance(format="i2i-pretrained", file=str(p))
+        model.stored_card, model.path = card, p
+        return model

@@ -39,6 +39,8 @@ def model_card(saved: runs.SavedModel, run_dir: Path | None = None, name: str | 
     the data it was trained on, its last evaluation, the command that made it and how to load it."""
     cfg = saved.config or {}
     data = cfg.get("data") or {}
+    from .readers import card_entry
+
     name = name or cfg.get("name") or saved.recipe.get("type", "model")
     metrics = _last_eval(run_dir)
     nets = ", ".join(f"`{s}`: {spec.get('type')}" for s, spec in saved.specs.items())
@@ -59,6 +61,10 @@ def model_card(saved: runs.SavedModel, run_dir: Path | None = None, name: str | 
         lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items() if isinstance(v, (int, float))]
     else:
         lines += ["No evaluation was logged for this run."]
+    stored = (card_entry(saved.path).get("card") or {}).get("provenance") or {}
+    if stored.get("licence"):  # a foreign file's architecture licence (i2i.foreign.LICENCES)
+        note = ((card_entry(saved.path).get("card") or {}).get("notes") or {}).get("licence_note")
+        lines += ["", "## Licence", "", f"Architecture: {stored['licence']}." + (f" Note: {note}." if note else "")]
     lines += ["", "## How it was made", "", "The run's resolved configuration is in `config.json` (key `config`); "
               "written back to a YAML file it reproduces the run:", "", "```bash",
               "python -c \"import json, yaml; print(yaml.safe_dump(json.load(open('config.json'))['config']))\" > run.yaml",
@@ -121,6 +127,40 @@ def interpolate_pretrained(source_a: str | Path, source_b: str | Path, alpha: fl
         f"\n## Interpolation\n\nThe weights are (1 - {alpha:g}) · `{src_a}` + {alpha:g} · `{src_b}` "
         "(ESRGAN's network interpolation).\n")
     runs.write_pretrained(folder, weights, info, card)
+    return folder
+
+
+def save_pretrained_file(source: str | Path, folder: str | Path, name: str | None = None) -> Path:
+    """Write one weights file made by another project (a ``.pth`` of Real-ESRGAN, SwinIR, junyanz, …)
+    as a pretrained folder: its own state dict (the peer's layout, read safely) under
+    ``<slot>/model.safetensors``, its card in ``config.json`` (source name and sha256, architecture,
+    licence) and a README model card. :class:`i2i.foreign.ForeignFolderReader` reads it back."""
+    from .foreign import FOREIGN_KEY
+    from .readers import read_model
+    from .weight_files import read_state_dict
+
+    src = Path(source).expanduser()
+    folder = Path(folder).expanduser()
+    runs.check_output_folder(folder, [src], runs.is_pretrained_folder, "pretrained folder")
+    model = read_model(src, "cpu")
+    card = model.card
+    slot = card.inference_slots[0]
+    sd = {k: v.contiguous() for k, v in read_state_dict(src).items()}
+    arch = card.provenance.architecture.get(slot, "?")
+    info = {"task": card.task, "version": 1, "models": {slot: {"type": f"{card.provenance.format}:{arch}"}},
+            FOREIGN_KEY: {"name": src.name, "slot": slot, "sha256": card.provenance.sha256.get(src.name)},
+            "card": card.to_dict()}
+    note = card.notes.get("licence_note")
+    title = name or src.stem
+    readme = "\n".join([
+        "---", "library_name: i2i", f"pipeline_tag: {PIPELINE_TAGS.get(card.task, 'image-to-image')}", "tags:", "- i2i",
+        f"- {arch}", "---", "", f"# {title}", "",
+        f"`{src.name}` (sha256 `{card.provenance.sha256.get(src.name)}`), a {arch} network "
+        f"({card.provenance.format} reader), task `{card.task}`, scale {card.scale}; stored unchanged in its own layout.", "",
+        "## Licence", "", f"Architecture: {card.provenance.licence or 'unknown'}." + (f" Note: {note}." if note else "") +
+        " The weights may carry their publisher's own terms.", "",
+        "## Use", "", "```python", "import i2i", "pipe = i2i.from_pretrained(\"<this folder or repo id>\")", "```", ""])
+    runs.write_pretrained(folder, {slot: sd}, info, readme)
     return folder
 
 

@@ -13,8 +13,10 @@ Registered now:
 * :class:`i2i.foreign.SpandrelReader` — one weights file (``.pth``, ``.pt``, ``.ckpt``, ``.bin``,
   ``.safetensors``) of the image-restoration zoo, read safely and built by spandrel.
 
-Further readers (junyanz pix2pix/CycleGAN generators) register with :func:`register_reader` and
-are tried before the folder reader.
+* :class:`i2i.foreign.JunyanzReader` — pix2pix/CycleGAN ``latest_net_G.pth`` / ``_G_A.pth`` /
+  ``_G_B.pth`` of junyanz/pytorch-CycleGAN-and-pix2pix, onto i2i's U-Net and ResNet generators.
+
+Further readers register with :func:`register_reader` and are tried before the folder reader.
 
 Running a model never builds a recipe, a loss or a dataset: this module imports none of
 ``i2i.recipes``, ``i2i.engine`` or the training datasets (``tests/e2e/test_layers.py`` checks it).
@@ -221,6 +223,8 @@ def read_model(path: str | Path, device: str | torch.device = "cpu", with_discri
     raise CheckpointError(f"{path}: not a model i2i can read (readers: {', '.join(r.name for r in READERS)})")
 
 
-from .foreign import SpandrelReader  # noqa: E402  (it builds on LoadedModel above)
+from .foreign import ForeignFolderReader, JunyanzReader, SpandrelReader  # noqa: E402  (they build on LoadedModel above)
 
 READERS.insert(0, SpandrelReader())
+READERS.insert(0, ForeignFolderReader())  # a pretrained folder made from one such file
+READERS.insert(0, JunyanzReader())  # by name (*net_G[_A|_B].pth); spandrel hands it renamed ones too

@@ -42,7 +42,7 @@ def test_an_esrgan_pth_in_real_esrgans_layout_runs_with_no_task(tmp_path: Path) 
     card = model.card
     assert (card.task, card.scale, card.in_channels, card.out_channels) == ("sr", 4, 3, 3)
     assert card.provenance.format == "spandrel" and card.provenance.architecture == {"generator": "ESRGAN"}
-    assert list(card.provenance.sha256) == [f.name] and card.tiling == "none"
+    assert list(card.provenance.sha256) == [f.name] and card.tiling == "exact" and card.receptive_radius == 15 + 4
     img = _image(13, 17)
     got = pipeline_for(model, tile=0)(img)
     want = _reference(net, img)
@@ -212,3 +212,62 @@ def test_i2i_eval_scores_a_foreign_file(tmp_path: Path, capsys: pytest.CaptureFi
     with torch.no_grad():
         want = psnr(net(item["lr"][None]).clamp(0, 1), item["hr"][None], 2).item()
     assert m["num_images"] == 1 and m["scale"] == 2 and m["psnr"] == pytest.approx(want, abs=1e-3)
+
+
+def test_the_card_carries_the_architecture_licence(tmp_path: Path) -> None:
+    from i2i.foreign import LICENCES, licence_of
+
+    torch.manual_seed(8)
+    f = tmp_path / "RealESRGAN_tiny_x4.pth"
+    torch.save({"params_ema": RRDBNet(num_filters=8, num_blocks=1, scale=4).state_dict()}, f)
+    assert load_model(f, device="cpu").card.provenance.licence == LICENCES["ESRGAN"]
+    g = tmp_path / "realesr-tiny.pth"
+    torch.save({"params": Compact(num_feat=8, num_conv=2, upscale=2).state_dict()}, g)
+    card = load_model(g, device="cpu").card
+    assert card.provenance.licence.startswith("BSD-3-Clause") and "licence_note" not in card.notes
+    assert licence_of("OmniSR") == ("unknown", None)  # not verified: said so, not guessed
+    lic, note = licence_of("GFPGAN")
+    assert lic == "unknown" and "commercial" in note
+
+
+@pytest.mark.parametrize("family", ["rrdb_x4", "rrdb_x2", "compact_x2", "compact_x4"])
+def test_convolutional_families_tile_exactly(tmp_path: Path, family: str) -> None:
+    from i2i.foreign import staged_radius
+
+    torch.manual_seed(9)
+    if family.startswith("rrdb"):
+        scale = int(family[-1])
+        net = RRDBNet(num_filters=8, num_blocks=1, scale=scale)
+        if scale == 4:
+            assert staged_radius(net) == 15 * 1 + 4  # the docstring's hand count
+    else:
+        net = Compact(num_feat=8, num_conv=3, upscale=int(family[-1]))
+        assert staged_radius(net) == 1 + 3 + 1  # five 3x3 convs at LR, then pixel shuffle
+    with torch.no_grad():  # bigger weights than the default init, so a missing context pixel shows
+        for p in net.parameters():
+            p.mul_(2.0)
+    f = tmp_path / f"{family}.pth"
+    torch.save({"params": net.state_dict()}, f)
+    model = load_model(f, device="cpu")
+    card = model.card
+    assert card.tiling == "exact" and card.receptive_radius == staged_radius(net)
+    x = torch.rand(1, 3, 37, 29)
+    whole = SuperResolutionPipeline(model, tile=0).tensor(x)
+    tiled = SuperResolutionPipeline(model, tile=8).tensor(x)  # the default overlap: ceil(radius) + 2
+    assert whole.shape == tiled.shape and (whole - tiled).abs().max().item() <= 1e-5
+    short = SuperResolutionPipeline(model, tile=8, overlap=0).tensor(x)
+    assert (whole - short).abs().max().item() > 1e-4  # the check can fail: without context the seams show
+
+
+def test_a_pixel_unshuffled_rrdbnet_and_transformers_are_not_tiled_as_exact(tmp_path: Path) -> None:
+    torch.manual_seed(10)
+    f = tmp_path / "RealESRGAN_tiny_x2plus.pth"
+    torch.save({"params_ema": RRDBNet(num_filters=8, num_blocks=1, scale=4, in_nc=12, out_nc=3, shuffle_factor=2).state_dict()}, f)
+    card = load_model(f, device="cpu").card
+    assert card.scale == 2 and card.tiling == "none" and card.receptive_radius is None
+    g = tmp_path / "swinir_tiny.pth"
+    torch.save(SwinIR(embed_dim=12, depths=[1], num_heads=[2], window_size=4, upscale=2, upsampler="pixelshuffle",
+                      img_size=16).state_dict(), g)
+    card = load_model(g, device="cpu").card
+    assert card.tiling == "none" and "discouraged" in card.notes["tiling_advice"]
+    assert "multiple of 4" in card.notes["tiling_advice"]  # its window size

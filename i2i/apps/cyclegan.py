@@ -58,7 +58,8 @@ __all__ = ["add_infer_args", "infer", "add_eval_args", "evaluate"]
 # --- inference CLI ----------------------------------------------------------------------
 def add_infer_args(p: argparse.ArgumentParser) -> None:
     add_file_args(p, "images of the source domain, or folders of them", "cyclegan_<direction>")
-    p.add_argument("--direction", default="AtoB", help="AtoB (generator_ab, G) or BtoA (generator_ba, F); default AtoB")
+    p.add_argument("--direction", default=None,
+                   help="AtoB (generator_ab, G) or BtoA (generator_ba, F); default AtoB, or the one direction a file holds")
     add_format_args(p)
 
 

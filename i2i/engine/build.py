@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 import i2i.data
@@ -22,8 +23,10 @@ import i2i.recipes  # noqa: F401  (importing data, losses, nn and recipes fills 
 from .. import runs
 from ..config import Config, DataConfig, data_config, missing_path, resolve_path
 from ..errors import ConfigError
+from ..junyanz import is_junyanz, junyanz_generator
 from ..recipes.base import Recipe
 from ..registry import DATASETS, LOSSES, RECIPES, build_network_bounded
+from ..weight_files import is_weights_file, read_state_dict
 
 
 def build_losses(specs: dict[str, dict[str, Any]], skip: tuple[str, ...] = ()) -> dict[str, nn.Module]:
@@ -43,9 +46,26 @@ def build_models(recipe: dict[str, Any], models: dict[str, dict[str, Any]]) -> d
 
 
 def load_init(models: dict[str, nn.Module], init: dict[str, str]) -> None:
-    """``train.init``: a slot's starting weights from a run, export or checkpoint."""
+    """``train.init``: a slot's starting weights from a run, export or checkpoint, or from one
+    weights file made by another project (:func:`init_weights_from_file`)."""
     for slot, path in init.items():
-        runs.load_fitting(models[slot], runs.load_slot_weights(path, slot), f"train.init.{slot}: {path}")
+        where = f"train.init.{slot}: {path}"
+        p = resolve_path(path)
+        sd = init_weights_from_file(p, where) if is_weights_file(p) else runs.load_slot_weights(path, slot)
+        runs.load_fitting(models[slot], sd, where)
+
+
+def init_weights_from_file(path: Path, where: str) -> dict[str, Tensor]:
+    """A foreign weights file as a state dict of i2i's own networks (issue 24, part B):
+    Real-ESRGAN / BasicSR files (``params_ema``, ``params``, …) hold i2i's ``rrdbnet`` and
+    ``srvgg_compact`` keys as they are; a junyanz pix2pix/CycleGAN generator is mapped onto i2i's
+    U-Net / ResNet generator (:mod:`i2i.junyanz`). Read safely (:func:`i2i.weight_files.read_state_dict`);
+    a mismatch with the configured network is then one line of missing and unexpected keys."""
+    sd = read_state_dict(path)
+    if is_junyanz(sd):
+        net, _ = junyanz_generator(sd, where)
+        return net.state_dict()
+    return sd
 
 
 def build_dataset(data: DataConfig | dict[str, Any], split: str, root: str | None = None, root_key: str = "data.root",

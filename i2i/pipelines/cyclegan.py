@@ -47,17 +47,26 @@ class CycleGANPipeline:
         direction: the default of :meth:`__call__`: ``"AtoB"`` (G) or ``"BtoA"`` (F).
     """
 
-    def __init__(self, model: LoadedModel, direction: str = "AtoB"):
-        self.model, self.direction = model, check_direction(direction)
+    def __init__(self, model: LoadedModel, direction: str | None = "AtoB"):
         card = model.card
         dirs = card.directions
-        self.slots = {**DIRECTIONS, **(dirs.slots if dirs is not None else {})}
+        # a card may hold one direction only (a junyanz latest_net_G_A.pth / _B.pth file)
+        self.slots = dict(dirs.slots) if dirs is not None and dirs.slots else dict(DIRECTIONS)
         missing = sorted({s for s in self.slots.values() if s not in model.nets})
         if missing:
             raise ConfigError(f"{model.path}: no {' or '.join(missing)} network; is this a CycleGAN run?", "checkpoint")
+        self.model = model
+        self.direction = self._direction(next(d for d in DIRECTIONS if d in self.slots) if direction is None else direction)
         self.multiple = int(card.multiple_of or 1)
         # the source domain's channels, None = as given
         self.channels = dict(dirs.channels) if dirs is not None else {"AtoB": None, "BtoA": None}
+
+    def _direction(self, direction: str) -> str:
+        check_direction(direction)
+        if direction not in self.slots:
+            raise ConfigError(f"{self.model.path}: holds the {' and '.join(self.slots)} generator only, not {direction}",
+                              "direction")
+        return direction
 
     @torch.no_grad()
     def __call__(self, image: np.ndarray, direction: str | None = None) -> np.ndarray:
@@ -66,7 +75,7 @@ class CycleGANPipeline:
         ``direction``: ``"AtoB"`` or ``"BtoA"`` (None: the pipeline's own). The networks run
         in the mode they are in (:func:`~i2i.inference.load_model` gives them in eval mode).
         """
-        direction = check_direction(direction or self.direction)
+        direction = self._direction(self.direction if direction is None else direction)
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
             raise ValueError(f"expected an (H, W) or (H, W, 1|3) uint8 image, got {image.dtype} {image.shape}")
