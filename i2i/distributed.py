@@ -83,8 +83,13 @@ def under_accelerate_launcher() -> bool:
         argv = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode(errors="ignore").split("\0")
     except OSError:
         return False
-    text = " ".join(argv)
-    return ("accelerate" in text and " launch" in text) or "accelerate.commands.launch" in text
+    argv = [a for a in argv if a]
+    if argv[:1] and Path(argv[0]).name.startswith("python"):  # `python /…/bin/accelerate launch …`
+        argv = argv[1:]
+    if len(argv) >= 2 and Path(argv[0]).name == "accelerate" and argv[1] == "launch":  # `accelerate launch …`
+        return True
+    # `python -m accelerate.commands.launch …`
+    return any(a == "-m" and b == "accelerate.commands.launch" for a, b in zip(argv[:3], argv[1:4]))
 
 
 def end_launcher_quietly(line: str) -> bool:

@@ -237,3 +237,24 @@ def test_real_esrgan_flags_run_the_shipped_model(tmp_path: Path, monkeypatch: py
     assert Image.open("o/p_x2.png").size == (24, 20)
     assert cli_run(infer_main, ["-i", "p.png", "-n", "RealESRGAN_x4plus"]) == 2
     assert "i2i downloads nothing: pass the weights file you have" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("parent, launcher", [
+    (["/venv/bin/python3", "/venv/bin/accelerate", "launch", "tools/train.py"], True),
+    (["accelerate", "launch", "--cpu", "tools/train.py"], True),
+    (["/usr/bin/python", "-m", "accelerate.commands.launch", "tools/train.py"], True),
+    (["bash", "my_accelerate_launch.sh"], False),  # a script that merely mentions it: never signalled
+    (["python", "tools/train.py", "accelerate", "launch"], False),
+])
+def test_only_accelerates_own_launcher_is_recognised(parent: list[str], launcher: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from i2i import distributed
+
+    real = Path.read_bytes
+
+    def fake(self: Path) -> bytes:
+        return "\0".join(parent).encode() + b"\0" if str(self).endswith("/cmdline") else real(self)
+
+    for v in distributed.WORLD_VARS:
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setattr(Path, "read_bytes", fake)
+    assert distributed.under_accelerate_launcher() is launcher
