@@ -456,9 +456,8 @@ def is_pretrained_folder(folder: Path) -> bool:
 
 
 def is_run_dir(folder: Path) -> bool:
-    """A training run (what the engine writes): checkpoints, a metrics log or the run's config."""
-    return any((folder / n).exists() for n in ("checkpoints", "metrics.jsonl", "train.lock")) or \
-        ((folder / "config.yaml").is_file() and (folder / "export").exists())
+    """A training run: anything the engine writes into one (:data:`RUN_FILES`), or its lock."""
+    return bool(run_files(folder)) or (Path(folder) / "train.lock").exists()
 
 
 def check_output_folder(out: Path, sources: list[Path], is_own: Any, what: str, option: str = "-o") -> None:
