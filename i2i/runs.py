@@ -439,9 +439,8 @@ def is_pretrained_folder(folder: Path) -> bool:
     """Only what :func:`write_pretrained` writes: ``config.json`` (format ``i2i-pretrained``),
     ``README.md`` and ``<slot>/{config.json, model.safetensors}`` — nothing else."""
     try:
-        info = json.loads((folder / "config.json").read_text(errors="replace")) \
-            if (folder / "config.json").is_file() and (folder / "config.json").stat().st_size <= MAX_CONFIG_BYTES else None
-    except (OSError, ValueError, RecursionError):
+        info = json.loads(read_small_text(folder / "config.json")) if (folder / "config.json").is_file() else None
+    except (CheckpointError, ValueError, RecursionError):
         return False
     if not isinstance(info, dict) or info.get("format") != PRETRAINED_FORMAT["format"]:
         return False
