@@ -141,3 +141,96 @@ def test_export_meta_names_the_degradation_and_the_input_multiple() -> None:
         r.setup({"generator": RRDBNet(scale=scale, width=4, num_blocks=0, growth=2)}, None)
         meta = r.export_meta()
         assert meta["scale"] == scale and meta["multiple"] == multiple and meta["degradation"] == "realesrgan"
+
+
+def _photos_and_pairs(tmp: Path) -> tuple[Path, Path]:
+    """Two HR photos (photos/) and two real LR/HR pairs (pairs/hr, pairs/lr), 64² HR at ×4."""
+    import numpy as np
+
+    from i2i.data.io import save_image
+
+    rng = np.random.default_rng(0)
+    photos, pairs = tmp / "photos", tmp / "pairs"
+    for d in (photos, pairs / "hr", pairs / "lr"):
+        d.mkdir(parents=True)
+    for k in range(2):
+        save_image(photos / f"p{k}.png", rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        save_image(pairs / "hr" / f"q{k}.png", rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        save_image(pairs / "lr" / f"q{k}.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    return photos, pairs
+
+
+def test_sr_realworld_mixes_photos_and_real_pairs(tmp_path: Path) -> None:
+    from i2i.data.io import read_image
+    from i2i.data.super_resolution import SRRealWorld
+
+    photos, pairs = _photos_and_pairs(tmp_path)
+    ds = SRRealWorld(str(photos), "train", paired_root=str(pairs), patch_size=32, repeat=2, paired_repeat=3)
+    assert len(ds) == 2 * 2 + 2 * 3 and ds.names == ["p0", "p1", "q0", "q1"]
+    flags = [bool(ds[i]["paired"]) for i in range(len(ds))]
+    assert flags == [False] * 4 + [True] * 6
+    item = ds[4]  # the first pair, cropped at one aligned position: its LR is the file's own pixels
+    assert item["lr"].shape == (3, 8, 8) and item["hr"].shape == (3, 32, 32) and int(item["index"]) == 2
+    lr_file = torch.from_numpy(read_image(pairs / "lr" / "q0.png").copy()).permute(2, 0, 1).float() / 255
+    windows = lr_file.unfold(1, 8, 1).unfold(2, 8, 1)  # every 8×8 window of the LR file (all 8 orientations checked)
+    found = any(torch.equal(torch.rot90(o, r, (1, 2)), windows[:, a, b]) for a in range(9) for b in range(9)
+                for o in (item["lr"], item["lr"].transpose(1, 2)) for r in range(4))
+    assert found
+    assert torch.equal(ds[(5, 7)]["lr"], ds[(5, 7)]["lr"])  # (index, seed): deterministic
+    only_pairs = SRRealWorld(None, "train", paired_root=str(pairs), patch_size=32)
+    assert only_pairs.names == ["q0", "q1"] and all(bool(only_pairs[i]["paired"]) for i in range(2))
+    with pytest.raises(ConfigError, match="no such folder"):
+        SRRealWorld(str(photos), "train", paired_root=str(tmp_path / "missing"), patch_size=32)
+
+
+def test_prepare_batch_keeps_a_real_pairs_lr_and_degrades_only_the_photos() -> None:
+    r = RealESRGAN({"pixel": L1Loss()}, scale=4, gt_size=32, queue_size=0, seed=5, gt_usm=False)
+    hr = hr_batch(3)
+    own_lr = torch.rand(3, 3, 16, 16)
+    paired = torch.tensor([False, True, False])
+    out = r.prepare_batch({"hr": hr, "lr": own_lr, "paired": paired, "index": torch.arange(3)})
+    assert "paired" not in out and "index" not in out
+    g = torch.Generator().manual_seed(5)
+    expect = own_lr.clone()
+    expect[[0, 2]] = degrade(hr[[0, 2]], g, DegradationConfig(scale=4))  # only the photos draw from the stream
+    top, left = int(torch.randint(9, (), generator=g)), int(torch.randint(9, (), generator=g))
+    assert torch.equal(out["lr"], expect[..., top:top + 8, left:left + 8])
+    assert torch.equal(out["lr"][1], own_lr[1, :, top:top + 8, left:left + 8])
+
+
+def test_a_small_gt_size_warns_of_the_known_collapse(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="i2i.recipes.real_esrgan"):
+        RealESRGAN({"pixel": L1Loss()}, scale=4, gt_size=64)
+    assert "gt_size 64 is below 128" in caplog.text and "#793" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="i2i.recipes.real_esrgan"):
+        RealESRGAN({"pixel": L1Loss()}, scale=4, gt_size=128)
+    assert caplog.text == ""
+
+
+def test_fine_tune_a_compact_file_on_photos_and_pairs_and_export_it_back(tmp_path: Path) -> None:
+    """The README's fine-tune command in small: a realesr-general-x4v3-layout file (`params`), HR photos mixed
+    with real pairs (sr_realworld), two steps, exported back with --format peer and read by spandrel."""
+    from spandrel import ModelLoader
+
+    from i2i.cli import run
+    from i2i.commands import export_main
+    from i2i.inference import load_model
+    from i2i.nn.srvgg import SRVGGNetCompact
+
+    photos, pairs = _photos_and_pairs(tmp_path)
+    torch.manual_seed(2)
+    peer = tmp_path / "realesr-general-x4v3.pth"
+    torch.save({"params": SRVGGNetCompact(scale=4, width=8, num_conv=2).state_dict()}, peer)
+    over = [o for o in TINY if not o.startswith("models.generator")] + [
+        "models.generator={type: srvgg_compact, scale: 4, width: 8, num_conv: 2}", f"train.init.generator={peer}",
+        "data.type=sr_realworld", f"data.root={photos}", f"data.paired_root={pairs}", "data.val_root=null",
+        "data.patch_size=32", "train.max_steps=2"]
+    out_dir = tmp_path / "run"
+    Trainer(load_config(ROOT / "tasks/realesrnet_x4.yaml", over), output_dir=out_dir).fit()
+    tuned = load_model(out_dir, device="cpu").generator
+    back = tmp_path / "tuned.pth"
+    assert run(export_main, [str(out_dir), "--format", "peer", "-o", str(back)]) == 0
+    x = torch.rand(1, 3, 10, 12)
+    with torch.no_grad():
+        assert (ModelLoader().load_from_file(back)(x) - tuned(x).clamp(0, 1)).abs().max().item() <= 1e-5

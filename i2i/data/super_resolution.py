@@ -413,4 +413,69 @@ class SRPaired(Dataset):
         return {"lr": _to_tensor(lr), "hr": _to_tensor(hr), "index": torch.tensor(i, dtype=torch.int64)}
 
 
-__all__ = ["SRFolder", "SRPaired", "make_lr", "load_embedded", "EMBEDDED_TRAIN", "EMBEDDED_VAL"]
+@DATASETS.register("sr_realworld")
+class SRRealWorld(Dataset):
+    """Fine-tuning data for real-world SR: HR photos (the ``realesr`` recipe synthesizes their
+    LR on the device), paired LR/HR folders (their LR is kept as it is), or both mixed.
+
+    Each sample carries ``paired`` (a bool tensor): False for a photo of ``root`` (its ``lr`` is
+    the bicubic placeholder of ``sr_folder``, replaced by the recipe's degradation), True for a
+    pair of ``paired_root`` (``sr_paired``: ``hr/`` + ``lr/``, LR = HR / scale).
+
+    Args:
+        root: folder of HR photos, or None (with ``paired_root``: pairs only; with neither:
+            the embedded photos).
+        paired_root: folder with ``hr/`` and ``lr/`` of real LR/HR pairs, or None.
+        split: ``train`` or ``val``; ``val_root`` (HR photos) and ``paired_val_root`` (pairs)
+            give the validation sets of each kind (neither: ``val`` is the HR photos of ``root``).
+        paired_repeat: how many times the pairs are listed per epoch (defaults to ``repeat``),
+            to weight real pairs against synthesized ones.
+        scale, patch_size, augment, val_patch_size, cache, repeat, on_error, max_pixels: as
+            ``sr_folder`` / ``sr_paired`` (``patch_size`` is the HR side for both).
+    """
+
+    def __init__(self, root: str | None, split: str = "train", paired_root: str | None = None, scale: int = 4,
+                 patch_size: int = 96, augment: bool = True, val_root: str | None = None,
+                 paired_val_root: str | None = None, val_patch_size: int | None = None,
+                 cache: Literal["memory", "none"] = "memory", repeat: int = 1, paired_repeat: int | None = None,
+                 on_error: Literal["raise", "skip"] = "raise", max_pixels: int | None = DEFAULT_MAX_PIXELS):
+        _check_split(split)
+        if paired_root is not None and not Path(paired_root).expanduser().is_dir():
+            raise ConfigError(f"{paired_root}: no such folder (expected a folder with hr/ and lr/)", "data.paired_root")
+        if paired_repeat is not None and paired_repeat < 1:
+            raise ConfigError(f"must be >= 1, got {paired_repeat}", "paired_repeat")
+        common = {"scale": scale, "patch_size": patch_size, "augment": augment, "val_patch_size": val_patch_size,
+                  "cache": cache, "on_error": on_error, "max_pixels": max_pixels}
+        self.scale, self.patch_size = scale, patch_size
+        self.parts: list[tuple[Dataset, bool]] = []
+        photos = root is not None or paired_root is None
+        if split == "val" and paired_root is not None and val_root is None and paired_val_root is not None:
+            photos = False  # validation on the held-out pairs only
+        if photos:
+            self.parts.append((SRFolder(root, split, val_root=val_root, repeat=repeat, **common), False))
+        if paired_root is not None and (split == "train" or paired_val_root is not None):
+            n = paired_repeat if paired_repeat is not None else repeat
+            self.parts.append((SRPaired(paired_root, split, val_root=paired_val_root, repeat=n, **common), True))
+        if not self.parts:
+            raise ConfigError("no validation data: give data.val_root (photos) or data.paired_val_root (pairs)",
+                              "data.val_root")
+        self.names = [name for ds, _ in self.parts for name in ds.names]
+
+    def __len__(self) -> int:
+        return sum(len(ds) for ds, _ in self.parts)
+
+    def __getitem__(self, index: int | tuple[int, int]) -> dict[str, Tensor]:
+        i, seed = index if isinstance(index, tuple) else (int(index), int(index))  # seed: as split_index
+        offset = 0  # the index of a sample within all names (for the seeded validation degradation)
+        for ds, paired in self.parts:
+            if i < len(ds):
+                item = ds[(i, seed)]
+                item["index"] = item["index"] + offset
+                item["paired"] = torch.tensor(paired)
+                return item
+            i -= len(ds)
+            offset += len(ds.names)
+        raise IndexError(index)
+
+
+__all__ = ["SRFolder", "SRPaired", "SRRealWorld", "make_lr", "load_embedded", "EMBEDDED_TRAIN", "EMBEDDED_VAL"]

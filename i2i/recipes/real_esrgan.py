@@ -28,6 +28,7 @@ the plain HR (PSNR/SSIM of the model and of bicubic on the same LR).
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -40,7 +41,11 @@ from ..registry import RECIPES
 from .base import Batch, Logs
 from .super_resolution import SuperResolution
 
-__all__ = ["RealESRGAN", "TrainingPairPool"]
+__all__ = ["RealESRGAN", "TrainingPairPool", "SMALL_GT_SIZE"]
+
+log = logging.getLogger(__name__)
+SMALL_GT_SIZE = 128
+"""Below this HR crop side, ``realesr`` warns (Real-ESRGAN issue #793: collapse with a small gt_size)."""
 
 
 class TrainingPairPool:
@@ -121,6 +126,10 @@ class RealESRGAN(SuperResolution):
             raise ConfigError(f"must be a positive multiple of scale {scale}, got {gt_size}", "gt_size")
         if queue_size < 0:
             raise ConfigError(f"must be >= 0, got {queue_size}", "queue_size")
+        if gt_size < SMALL_GT_SIZE:
+            log.warning("recipe.gt_size %d is below %d: Real-ESRGAN fine-tunes on small crops are known to collapse "
+                        "(Real-ESRGAN issue #793; the paper trains on 256); raise recipe.gt_size and data.patch_size "
+                        "if the outputs turn flat or blotchy", gt_size, SMALL_GT_SIZE)
         self.gt_size, self.gt_usm = gt_size, gt_usm
         self.l1_gt_usm, self.percep_gt_usm, self.gan_gt_usm = l1_gt_usm, percep_gt_usm, gan_gt_usm
         self.seed, self.eval_seed = int(seed), int(eval_seed)
@@ -150,7 +159,7 @@ class RealESRGAN(SuperResolution):
         hr = batch["hr"].float()
         s, g = self.scale, self.gt_size
         hr_usm = usm_sharpen(hr) if self.gt_usm else hr
-        lr = degrade(hr_usm, self.generator, self.degradation)
+        lr = self.synthesize(batch, hr_usm)
         # paired random crop, one position for the batch (the peer's paired_random_crop)
         lh, lw = lr.shape[-2:]
         p = g // s
@@ -165,7 +174,19 @@ class RealESRGAN(SuperResolution):
             pair["hr_usm"] = hr_usm[..., top * s:top * s + g, left * s:left * s + g]
         pair = self.pool({k: v.contiguous() for k, v in pair.items()}, self.generator)
         pair.setdefault("hr_usm", pair["hr"])
-        return {**{k: v for k, v in batch.items() if k not in pair and k != "index"}, **pair}
+        return {**{k: v for k, v in batch.items() if k not in pair and k not in ("index", "paired")}, **pair}
+
+    def synthesize(self, batch: Batch, hr_usm: Tensor) -> Tensor:
+        """The batch's LR: degrade(hr_usm) for HR photos; a real pair's own LR (``paired`` True,
+        data type ``sr_realworld``) is kept. Only the photos draw from the degradation stream."""
+        paired = batch.get("paired")
+        if paired is None or not bool(paired.any()):
+            return degrade(hr_usm, self.generator, self.degradation)
+        paired = paired.to(hr_usm.device).bool().view(-1)
+        lr = batch["lr"].float().clone()
+        if not bool(paired.all()):
+            lr[~paired] = degrade(hr_usm[~paired], self.generator, self.degradation)
+        return lr
 
     def train_state(self) -> dict[str, Any]:
         return {"degradation_rng": self.generator.get_state(), **self.pool.state()}
@@ -205,8 +226,12 @@ class RealESRGAN(SuperResolution):
         for batch in batches:
             hr = batch["hr"].float()
             index = batch.get("index")
+            paired = batch.get("paired")
             lrs = []
             for i in range(hr.shape[0]):
+                if paired is not None and bool(paired[i]):  # a real pair: its own LR
+                    lrs.append(batch["lr"][i:i + 1].float())
+                    continue
                 k = int(index[i]) if index is not None else i
                 gen = torch.Generator().manual_seed(self.eval_seed * 1_000_003 + k)
                 lrs.append(degrade(hr[i:i + 1], gen, self.degradation))
