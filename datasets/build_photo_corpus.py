@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build an offline photo corpus from photographs that Debian ships as desktop wallpapers.
 
-    python datasets/build_photo_corpus.py --out ~/.cache/i2i/photos [--install]
+    python datasets/build_photo_corpus.py --out ~/.cache/i2i/photos [--install] [--corpus-version 1]
 
 Sources (Debian packages, see datasets/photos.md): ``mate-backgrounds`` (its ``nature/``
 set), ``plasma-workspace-wallpapers``, ``ukui-wallpapers``, ``lomiri-wallpapers-16.04``,
@@ -21,7 +21,7 @@ Output (``OUT``)::
 
 The split of every file is fixed by name in PHOTOS and never changes; the 23 entries of the
 first corpus (19 train, 4 val, the ``mate_``/``kde_`` names) keep theirs, since the shipped
-models were trained on that train split.
+models were trained on that train split; ``--corpus-version 1`` builds only those 23.
 
 Files are copied at full resolution; a source in a format Pillow may not read everywhere
 (WebP, AVIF, JPEG XL, ...) is converted to PNG. Re-running is idempotent: an up-to-date file is
@@ -156,17 +156,22 @@ PHOTOS: dict[str, tuple[str, str, str, str, str]] = {
                                  _STEF, _LXQT, "train"),
 }
 
+# Corpus version 1: the 23 entries that the shipped srresnet_x4 / pix2pix models were trained
+# and validated on (--corpus-version 1 rebuilds exactly that corpus, to reproduce them).
+FIRST_VERSION = frozenset(n for n in PHOTOS if n.startswith(("mate_", "kde_")))
+FIRST_PACKAGES = PACKAGES[:3]
+
 SPLITS = ("train", "val", "heldout")
 COPY_EXTS = {".jpg", ".jpeg", ".png"}  # everything else is converted to PNG
 
 
-def install_packages() -> None:
+def install_packages(packages: tuple[str, ...] = PACKAGES) -> None:
     """apt-get update + install the wallpaper packages; SystemExit(2) with one line on failure."""
     if shutil.which("apt-get") is None:
         raise SystemExit("error: --install needs apt-get (Debian/Ubuntu); install "
-                         + " ".join(PACKAGES) + " by other means")
+                         + " ".join(packages) + " by other means")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", *PACKAGES]):
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", *packages]):
         try:
             r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True)
@@ -218,8 +223,12 @@ def _licences_md(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def build(out: Path, source_root: Path) -> tuple[dict[str, int], list[str]]:
-    """Build the corpus; returns (count per split, missing source paths)."""
+def build(out: Path, source_root: Path, corpus_version: int = 2) -> tuple[dict[str, int], list[str]]:
+    """Build the corpus; returns (count per split, missing source paths).
+
+    ``corpus_version=1`` takes only the FIRST_VERSION entries and removes the files of the
+    other entries from ``out`` (so one folder can switch between versions).
+    """
     for s in SPLITS:
         (out / s).mkdir(parents=True, exist_ok=True)
     counts = dict.fromkeys(SPLITS, 0)
@@ -227,6 +236,10 @@ def build(out: Path, source_root: Path) -> tuple[dict[str, int], list[str]]:
     rows: list[dict] = []
     for name in sorted(PHOTOS):
         rel, pkg, author, licence, split = PHOTOS[name]
+        if corpus_version == 1 and name not in FIRST_VERSION:
+            for s in SPLITS:
+                (out / s / _dest_name(name, Path(rel))).unlink(missing_ok=True)
+            continue
         src = source_root / rel
         if not src.is_file():
             missing.append(str(src))
@@ -258,20 +271,25 @@ def main(argv: list[str] | None = None) -> int:
                     help="apt-get update && apt-get install -y " + " ".join(PACKAGES))
     ap.add_argument("--source-root", type=Path, default=Path("/usr/share"),
                     help="prefix that replaces /usr/share in the source paths (tests)")
+    ap.add_argument("--corpus-version", type=int, choices=(1, 2), default=2,
+                    help="1: only the 23 photographs the shipped models were trained on (19 train, 4 val); "
+                         "2 (default): all 49")
     args = ap.parse_args(argv)
+    packages = FIRST_PACKAGES if args.corpus_version == 1 else PACKAGES
     if args.install:
-        install_packages()
+        install_packages(packages)
     out = args.out.expanduser()
-    counts, missing = build(out, args.source_root)
+    counts, missing = build(out, args.source_root, args.corpus_version)
     total = sum(counts.values())
     if total == 0:
-        print(f"error: none of the {len(PHOTOS)} listed photographs was found under "
-              f"{args.source_root}; install {' '.join(PACKAGES)} (or pass --install)",
+        n_listed = len(FIRST_VERSION) if args.corpus_version == 1 else len(PHOTOS)
+        print(f"error: none of the {n_listed} listed photographs was found under "
+              f"{args.source_root}; install {' '.join(packages)} (or pass --install)",
               file=sys.stderr)
         return 2
     size = sum(p.stat().st_size for s in SPLITS for p in (out / s).iterdir() if p.is_file())
-    print(f"{out}: train {counts['train']}, val {counts['val']}, heldout {counts['heldout']}, total {total} photographs "
-          f"({size / 2**20:.1f} MiB); {len(missing)} missing")
+    print(f"{out}: train {counts['train']}, val {counts['val']}, heldout {counts['heldout']}, "
+          f"total {total} photographs ({size / 2**20:.1f} MiB); {len(missing)} missing")
     return 0
 
 

@@ -87,6 +87,20 @@ def test_build_layout_split_licences_idempotent(corpus, tmp_path, capsys):
     assert all(before[p] == t for p, t in after.items())  # images not rewritten
 
 
+def test_corpus_version_1_is_the_first_corpus_and_folders_switch_both_ways(corpus, tmp_path, capsys):
+    assert corpus.FIRST_VERSION == V1_TRAIN | V1_VAL
+    src, out = tmp_path / "share", tmp_path / "out"
+    _fake_tree(src, corpus, corpus.PHOTOS)
+    v1 = {"train": sorted(n + ".jpg" for n in V1_TRAIN), "val": sorted(n + ".jpg" for n in V1_VAL), "heldout": []}
+    for version, line in (("2", "train 37, val 7, heldout 5, total 49"), ("1", "train 19, val 4, heldout 0, total 23"),
+                          ("2", "train 37, val 7, heldout 5, total 49"), ("1", "train 19, val 4, heldout 0, total 23")):
+        assert corpus.main(["--out", str(out), "--source-root", str(src), "--corpus-version", version]) == 0
+        assert line in capsys.readouterr().out
+    assert {s: _files(out, s) for s in corpus.SPLITS} == v1
+    rows = json.loads((out / "licenses.json").read_text(encoding="utf-8"))
+    assert sorted(r["file"] for r in rows) == sorted(f"{s}/{f}" for s in v1 for f in v1[s])
+
+
 def test_entry_moved_to_heldout_is_moved_not_copied(corpus, tmp_path, monkeypatch, capsys):
     src, out = tmp_path / "share", tmp_path / "out"
     names = ["lomiri_seeding", "lxqt_drop", "kde_Path"]
@@ -135,5 +149,24 @@ def test_unfriendly_format_is_converted_to_png(corpus, tmp_path, monkeypatch):
 
 def test_install_without_apt_is_one_line_error(corpus, monkeypatch, tmp_path):
     monkeypatch.setattr(corpus.shutil, "which", lambda _name: None)
-    with pytest.raises(SystemExit, match=r"^error: --install needs apt-get"):
+    want = r"^error: --install needs apt-get \(Debian/Ubuntu\); install .*lomiri-wallpapers-16.04 .*lxqt-themes by"
+    with pytest.raises(SystemExit, match=want):
         corpus.main(["--out", str(tmp_path), "--install"])
+
+
+def test_install_runs_apt_for_the_packages_of_the_version(corpus, monkeypatch, tmp_path):
+    calls = []
+
+    def fake_run(cmd, **_kw):
+        calls.append(cmd)
+        return corpus.subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(corpus.shutil, "which", lambda _name: "/usr/bin/apt-get")
+    monkeypatch.setattr(corpus.subprocess, "run", fake_run)
+    corpus.install_packages()
+    assert calls == [["apt-get", "update"], ["apt-get", "install", "-y", "mate-backgrounds", "plasma-workspace-wallpapers",
+                     "ukui-wallpapers", "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "lxqt-themes"]]
+    calls.clear()
+    assert corpus.main(["--out", str(tmp_path / "o"), "--install", "--corpus-version", "1",
+                        "--source-root", str(tmp_path)]) == 2  # nothing found under the empty root
+    assert calls[-1] == ["apt-get", "install", "-y", "mate-backgrounds", "plasma-workspace-wallpapers", "ukui-wallpapers"]
