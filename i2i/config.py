@@ -342,7 +342,7 @@ def _params(fn: Any) -> list[str]:
     return list(inspect.signature(target).parameters)
 
 
-PHOTO_CORPUS = "~/.cache/i2i/photos"   # datasets/photos.md: where build_photo_corpus.py puts train/ and val/
+PHOTO_CORPUS = "~/.cache/i2i/photos"   # datasets/photos.md: where build_photo_corpus.py puts train/, val/, heldout/
 
 
 def missing_path(path: str | Path) -> str:
