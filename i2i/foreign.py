@@ -34,7 +34,7 @@ from .errors import CheckpointError
 from .junyanz import JUNYANZ_LICENCE, JUNYANZ_NAME, is_junyanz, junyanz_generator
 from .readers import LoadedModel, file_sha256
 
-__all__ = ["SpandrelReader", "JunyanzReader", "ForeignFolderReader", "FOREIGN_KEY", "junyanz_model", "read_state_dict", "LICENCES", "LICENCE_NOTES", "licence_of", "PadToSize", "WEIGHT_SUFFIXES",
+__all__ = ["SpandrelReader", "JunyanzReader", "ForeignFolderReader", "FOREIGN_KEY", "junyanz_model", "read_state_dict", "LICENCES", "LICENCE_NOTES", "licence_of", "PadToSize", "peer_padding", "WEIGHT_SUFFIXES",
            "MAX_FILE_BYTES", "MAX_TENSORS"]
 
 from .weight_files import MAX_FILE_BYTES, MAX_TENSORS, WEIGHT_SUFFIXES, read_state_dict  # noqa: E402,F401  (re-exported)
@@ -43,13 +43,22 @@ from .weight_files import MAX_FILE_BYTES, MAX_TENSORS, WEIGHT_SUFFIXES, read_sta
 class PadToSize(nn.Module):
     """Run ``net`` on inputs padded at the bottom/right to its size requirements (sides at least
     ``minimum``, multiples of ``multiple``, equal when ``square``) and crop the output back:
-    (N, C, h, w) -> (N, C', h·scale, w·scale). The padding is what spandrel's own call adds (so the
-    result is the one chaiNNer and the other spandrel users get): reflection as far as the image
-    allows (size - 1 pixels), edge replication beyond."""
+    (N, C, h, w) -> (N, C', h·scale, w·scale).
 
-    def __init__(self, net: nn.Module, scale: int, multiple: int, minimum: int, square: bool = False):
+    ``mode``: ``"reflect"`` — reflection without repeating the edge pixel as far as the image allows
+    (size - 1 pixels), edge replication beyond: what spandrel's own call adds (the result chaiNNer and
+    the other spandrel users get), and what Real-ESRGAN's ``RealESRGANer`` and HAT's test code do;
+    ``"symmetric"`` — the mirror image *with* the edge pixel (row h is row h - 1, then h - 2, …),
+    repeated as often as needed: SwinIR's ``main_test_swinir.py`` (the image followed by its flip,
+    cut to the padded size). :func:`peer_padding` picks the mode and multiple for each family."""
+
+    def __init__(self, net: nn.Module, scale: int, multiple: int, minimum: int, square: bool = False,
+                 mode: str = "reflect"):
         super().__init__()
+        if mode not in ("reflect", "symmetric"):
+            raise ValueError(f"PadToSize: mode must be reflect or symmetric, got {mode!r}")
         self.net, self.scale, self.multiple, self.minimum, self.square = net, scale, max(1, multiple), minimum, square
+        self.mode = mode
 
     def target(self, h: int, w: int) -> tuple[int, int]:
         th, tw = max(h, self.minimum), max(w, self.minimum)
@@ -61,10 +70,47 @@ class PadToSize(nn.Module):
         th, tw = self.target(h, w)
         if (th, tw) == (h, w):
             return self.net(x)
-        rh, rw = min(th - h, h - 1), min(tw - w, w - 1)  # reflection needs padding < size
-        x = torch.nn.functional.pad(x, (0, rw, 0, rh), mode="reflect")
-        x = torch.nn.functional.pad(x, (0, tw - w - rw, 0, th - h - rh), mode="replicate")
+        if self.mode == "symmetric":
+            x = x.index_select(-2, _symmetric_index(h, th, x.device)).index_select(-1, _symmetric_index(w, tw, x.device))
+        else:
+            rh, rw = min(th - h, h - 1), min(tw - w, w - 1)  # reflection needs padding < size
+            x = torch.nn.functional.pad(x, (0, rw, 0, rh), mode="reflect")
+            x = torch.nn.functional.pad(x, (0, tw - w - rw, 0, th - h - rh), mode="replicate")
         return self.net(x)[..., : h * self.scale, : w * self.scale]
+
+
+def _symmetric_index(n: int, total: int, device: torch.device) -> Tensor:
+    """Source row of each of ``total`` rows when ``n`` rows are mirrored with the edge repeated:
+    0, 1, …, n-1, n-1, …, 0, 0, 1, … (period 2n)."""
+    i = torch.arange(total, device=device) % (2 * n)
+    return torch.where(i < n, i, 2 * n - 1 - i)
+
+
+def peer_padding(arch_id: str, net: nn.Module, multiple: int, minimum: int) -> tuple[int, int, str, str]:
+    """``(multiple, minimum, mode, note)``: how a family's input is padded so that i2i gives its
+    peer's own inference result (issue 24: the peer's own procedure), from spandrel's size
+    requirements (``multiple``, ``minimum``) and the network:
+
+    - ESRGAN with a pixel-unshuffled input (Real-ESRGAN x2plus, x1): reflect to a multiple of the
+      unshuffle factor (2 or 4), as ``RealESRGANer.pre_process`` does (spandrel asks for 4 either way;
+      padding a ×2 image 2 rows further than Real-ESRGAN would change its bottom/right border);
+    - SwinIR: symmetric (the flipped image) to a multiple of its window, as ``main_test_swinir.py``;
+    - HAT: reflect to a multiple of its window, as HAT's test code (``HATModel.pre_process``);
+    - every other family: spandrel's requirements, padded as spandrel's own call pads (reflect, then
+      replicate); the networks that need a window multiple (DAT, OmniSR) pad inside their forward
+      (spandrel's port of their authors' code), so the peer's script and i2i agree there.
+    The minimum side stays spandrel's (16 for the transformers; the peers' scripts have none): a
+    smaller image is padded up to it in the family's mode."""
+    window = getattr(net, "window_size", None)
+    if arch_id == "ESRGAN" and (f := getattr(net, "shuffle_factor", None)):
+        return int(f), minimum, "reflect", f"reflect to a multiple of {f} (Real-ESRGAN's RealESRGANer)"
+    if arch_id in ("SwinIR", "HAT") and isinstance(window, int) and window > 1:
+        m = math.lcm(max(1, multiple), window)
+        if arch_id == "SwinIR":
+            return m, minimum, "symmetric", f"flip (symmetric) to a multiple of {m} (SwinIR's main_test_swinir.py)"
+        return m, minimum, "reflect", f"reflect to a multiple of {m} (HAT's test code)"
+    return max(1, multiple), minimum, "reflect", (f"reflect to at least {minimum}" if minimum > 1 else "none") + (
+        f", a multiple of {multiple}" if multiple > 1 else "") + " (spandrel's call)"
 
 
 LICENCES: dict[str, str] = {
@@ -172,16 +218,18 @@ class SpandrelReader:
                                   "model i2i can run")
         req = desc.size_requirements
         net: nn.Module = desc.model.eval()
-        if not req.none:
-            net = PadToSize(net, desc.scale, req.multiple_of, req.minimum, req.square).eval()
+        arch_id = str(desc.architecture.id)
+        multiple, minimum, mode, padding = peer_padding(arch_id, net, int(req.multiple_of), int(req.minimum))
+        if multiple > 1 or minimum > 1 or req.square:
+            net = PadToSize(net, desc.scale, multiple, minimum, req.square, mode).eval()
         net.scale = desc.scale  # type: ignore[assignment]  (what a bare SR generator says about itself)
         dtypes = ("float32", *(("float16",) if desc.supports_half else ()), *(("bfloat16",) if desc.supports_bfloat16 else ()))
-        licence, licence_note = licence_of(str(desc.architecture.id))
-        radius = exact_tiling_radius(str(desc.architecture.id), desc.model)
+        licence, licence_note = licence_of(arch_id)
+        radius = exact_tiling_radius(arch_id, desc.model)
         tiling_note = {} if radius is not None or desc.tiling.name.lower() == "supported" else {
             "tiling_advice": f"{desc.tiling.name.lower()}: run whole images (--tile 0); " + (
-                f"the network pads its input to a multiple of {window} (its attention window) itself, as "
-                "SwinIR's main_test_swinir.py does" if (window := getattr(desc.model, "window_size", None)) else
+                f"the input is padded to a multiple of {window} (its attention window): {padding}"
+                if (window := getattr(desc.model, "window_size", None)) else
                 "its context is not a fixed radius")}
         card = ModelCard(task="sr", slots={"generator": "generator"}, scale=int(desc.scale),
                          in_channels=int(desc.input_channels), out_channels=int(desc.output_channels),
@@ -190,7 +238,7 @@ class SpandrelReader:
                          provenance=Provenance(format="spandrel", file=str(p), sha256={p.name: file_sha256(p)},
                                                architecture={"generator": str(desc.architecture.id)}, licence=licence),
                          notes={"purpose": desc.purpose, "tags": list(desc.tags),
-                                "spandrel_tiling": desc.tiling.name.lower(), **tiling_note,
+                                "spandrel_tiling": desc.tiling.name.lower(), "padding": padding, **tiling_note,
                                 **({"licence_note": licence_note} if licence_note else {})})
         return LoadedModel(nets={"generator": net.to(device)}, task="sr", path=p, stored_card=card)
 
