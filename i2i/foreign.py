@@ -238,7 +238,8 @@ class SpandrelReader:
                          provenance=Provenance(format="spandrel", file=str(p), sha256={p.name: file_sha256(p)},
                                                architecture={"generator": str(desc.architecture.id)}, licence=licence),
                          notes={"purpose": desc.purpose, "tags": list(desc.tags),
-                                "spandrel_tiling": desc.tiling.name.lower(), "padding": padding, **tiling_note,
+                                "spandrel_tiling": desc.tiling.name.lower(), "padding": padding,
+                                "outscale": "lanczos4", **tiling_note,  # --outscale as Real-ESRGAN's RealESRGANer resizes
                                 **({"licence_note": licence_note} if licence_note else {})})
         return LoadedModel(nets={"generator": net.to(device)}, task="sr", path=p, stored_card=card)
 

@@ -208,3 +208,31 @@ def test_the_wrappers_files_come_in(tmp_path: Path, wrapper: str) -> None:
     assert mean <= MEAN_BAR and p999 <= P999_BAR, f"{wrapper}: mean {mean:.3f}, p99.9 {p999:.3f}"
     if wrapper == "net_g_5000.pth":  # the check can fail: the non-EMA weights give another image
         assert _levels(_peer_run(other_net, img, 2), want)[0] > MEAN_BAR
+
+
+def test_outscale_on_a_real_esrgan_file_is_realesrganers(tmp_path: Path) -> None:
+    """``i2i-infer --checkpoint RealESRGAN_x4plus.pth --outscale 3.5``: Real-ESRGAN's ``RealESRGANer``
+    runs the ×4 network, rounds to 8 bits, then resizes with OpenCV's Lanczos-4 to
+    int(w · 3.5) × int(h · 3.5) (truncated, not rounded)."""
+    import cv2
+    from conftest import load_tool
+
+    from i2i.cli import run
+    from i2i.data.io import read_image, save_image
+
+    f, net, scale, pad, multiple = _write(tmp_path, "realesrgan_x4plus", seed=6)
+    img = _image(13, 15, seed=7)  # 13 · 3.5 = 45.5: int() gives 45 where round() would give 46
+    src = save_image(tmp_path / "in.png", img)
+    dst = tmp_path / "out.png"
+    assert run(load_tool("infer").main, ["--checkpoint", str(f), "--device", "cpu", "--outscale", "3.5", str(src),
+                                         "-o", str(dst)]) == 0
+    got = read_image(dst, "RGB")
+    x4 = _peer_run(net, img, scale, pad, multiple)
+    want = cv2.resize(x4, (int(15 * 3.5), int(13 * 3.5)), interpolation=cv2.INTER_LANCZOS4)
+    assert got.shape == want.shape == (45, 52, 3)
+    mean, p999 = _levels(got, want)
+    assert mean <= MEAN_BAR and p999 <= P999_BAR, f"outscale: mean {mean:.3f}, p99.9 {p999:.3f}"
+    from i2i.data.resize import imresize
+
+    bicubic = imresize(x4, size=(45, 52))  # i2i's own models' resize: not what Real-ESRGAN gives
+    assert _levels(bicubic, want)[1] > P999_BAR
