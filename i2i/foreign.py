@@ -120,9 +120,12 @@ LICENCES: dict[str, str] = {
     "HAT": "Apache-2.0 (XPixelGroup/HAT)",
     "DAT": "Apache-2.0 (zhengchen1999/DAT)",
     "SPAN": "Apache-2.0 (hongyuanyu/SPAN)",
+    "OmniSR": "Apache-2.0 (Francis0625/Omni-SR)",
 }
 """Licence of each architecture's code, by spandrel architecture id, as stated in the authors' own
-repositories (their LICENSE file or README; spandrel's wheel ships no per-architecture licence files).
+repositories (their LICENSE file or README: Omni-SR's README says "released under the Apache 2.0 license").
+spandrel keeps each architecture's licence file in its ``__arch/`` folder on GitHub, but neither its
+0.4.2 wheel nor its sdist ships them (checked), so the authors' repositories are the source here.
 Any other family: ``unknown`` — spandrel's main package holds only MIT, Apache-2.0 or public-domain
 architectures (its README), but i2i has not checked that family's repository. The *weights* in a file
 may carry their own terms (training data, the publisher's licence): the card states the code's."""

@@ -221,7 +221,8 @@ def test_the_card_carries_the_architecture_licence(tmp_path: Path) -> None:
     torch.save({"params": Compact(num_feat=8, num_conv=2, upscale=2).state_dict()}, g)
     card = load_model(g, device="cpu").card
     assert card.provenance.licence.startswith("BSD-3-Clause") and "licence_note" not in card.notes
-    assert licence_of("OmniSR") == ("unknown", None)  # not verified: said so, not guessed
+    assert licence_of("OmniSR") == ("Apache-2.0 (Francis0625/Omni-SR)", None)  # its README's licence
+    assert licence_of("RCAN") == ("unknown", None)  # not verified: said so, not guessed
     lic, note = licence_of("GFPGAN")
     assert lic == "unknown" and "commercial" in note
 

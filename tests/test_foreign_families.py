@@ -34,6 +34,7 @@ from spandrel.architectures.OmniSR.__arch.OmniSR import OmniSR  # noqa: E402
 from spandrel.architectures.SPAN.__arch.span import SPAN  # noqa: E402
 from spandrel.architectures.SwinIR.__arch.SwinIR import SwinIR  # noqa: E402
 
+from i2i.foreign import LICENCES  # noqa: E402
 from i2i.inference import load_model  # noqa: E402
 from i2i.pipelines import pipeline_for  # noqa: E402
 
@@ -158,6 +159,7 @@ def test_each_family_gives_the_peers_own_result(tmp_path: Path, family: str) -> 
     model = load_model(f, device="cpu")
     card = model.card
     assert card.task == "sr" and card.scale == scale and card.provenance.architecture == {"generator": ARCH[family]}
+    assert card.provenance.licence == LICENCES[ARCH[family]]  # every listed family's licence is known
     img = _image(18, 21, seed=1)  # not a multiple of any window or unshuffle factor here, above spandrel's minimum side
     got = pipeline_for(model)(img)  # i2i-infer's defaults
     want = _peer_run(net, img, scale, pad, multiple)
