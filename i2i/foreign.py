@@ -211,9 +211,12 @@ class SpandrelReader:
         try:
             desc = ModelLoader(device="cpu").load_from_state_dict(sd)
         except UnsupportedModelError:
+            own = self.basicsr(sd, p, device, path)  # BasicSR's MSRResNet / EDSR: no spandrel architecture
+            if own is not None:
+                return own
             names = ", ".join(list(sd)[:4])
             raise CheckpointError(f"{path}: not an architecture i2i can read (first tensors: {names}); "
-                                  f"supported: {_supported_families()}") from None
+                                  f"supported: {_supported_families()}, MSRResNet, EDSR") from None
         except (RuntimeError, ValueError, KeyError, AssertionError) as e:
             raise CheckpointError(f"{path}: looks like {type(e).__name__} to spandrel's loader: {' '.join(str(e).split())[:160]}") from None
         if not isinstance(desc, ImageModelDescriptor):
@@ -244,6 +247,32 @@ class SpandrelReader:
                                 "spandrel_tiling": desc.tiling.name.lower(), "padding": padding,
                                 "outscale": "lanczos4", **tiling_note,  # --outscale as Real-ESRGAN's RealESRGANer resizes
                                 **({"licence_note": licence_note} if licence_note else {})})
+        return LoadedModel(nets={"generator": net.to(device)}, task="sr", path=p, stored_card=card)
+
+
+    @staticmethod
+    def basicsr(sd: dict[str, Tensor], p: Path, device: torch.device, path: str) -> LoadedModel | None:
+        """BasicSR's MSRResNet / EDSR files on i2i's own networks (:mod:`i2i.basicsr_files`); None
+        when the state dict is neither."""
+        from .basicsr_files import BASICSR_LICENCE, basicsr_network
+        from .errors import ConfigError
+
+        try:
+            found = basicsr_network(sd)
+        except (RuntimeError, ConfigError) as e:
+            raise CheckpointError(f"{path}: BasicSR keys whose tensors do not fit: {' '.join(str(e).split())[:160]}") from None
+        if found is None:
+            return None
+        net, arch, settings = found
+        net.scale = int(settings["scale"])  # type: ignore[assignment]
+        radius = staged_radius(net)
+        card = ModelCard(task="sr", slots={"generator": "generator"}, scale=int(settings["scale"]),
+                         in_channels=int(net.conv_first.in_channels), out_channels=int(net.conv_last.out_channels),
+                         value_range=(0.0, 1.0), tiling="exact", receptive_radius=radius, dtypes=ALL_DTYPES,
+                         provenance=Provenance(format="basicsr", file=str(p), sha256={p.name: file_sha256(p)},
+                                               architecture={"generator": arch}, licence=BASICSR_LICENCE),
+                         notes={"purpose": "SR", "settings": settings, "padding": "none (BasicSR's test: the whole image)",
+                                "outscale": "lanczos4"})
         return LoadedModel(nets={"generator": net.to(device)}, task="sr", path=p, stored_card=card)
 
 

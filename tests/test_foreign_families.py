@@ -12,6 +12,8 @@ The peers' procedures, written here from their published description:
   h·scale × w·scale.
 - HAT's test code: reflection padding (bottom/right) to a multiple of the window size, cropped back.
 - DAT, OmniSR, SPAN, SRVGGNetCompact: the whole image through the network.
+- BasicSR's MSRResNet and EDSR (``basicsr/test.py``): the whole image; spandrel has no class for them,
+  so the reference is their published structure written as functions of the state dict here.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from spandrel.architectures.OmniSR.__arch.OmniSR import OmniSR  # noqa: E402
 from spandrel.architectures.SPAN.__arch.span import SPAN  # noqa: E402
 from spandrel.architectures.SwinIR.__arch.SwinIR import SwinIR  # noqa: E402
 
+from i2i.basicsr_files import BASICSR_LICENCE  # noqa: E402
 from i2i.foreign import LICENCES  # noqa: E402
 from i2i.inference import load_model  # noqa: E402
 from i2i.pipelines import pipeline_for  # noqa: E402
@@ -95,6 +98,63 @@ def esrgan_new_layout(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+class _BasicSRReference(torch.nn.Module):
+    """BasicSR's MSRResNet / EDSR forward, written from their published structure
+    (``basicsr/archs/srresnet_arch.py``, ``edsr_arch.py``) as plain functions of a state dict in
+    their key layout: spandrel has no class for them."""
+
+    def __init__(self, kind: str, scale: int, width: int, blocks: int, seed: int):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.kind, self.scale, self.width = kind, scale, width
+        shapes = {"conv_first": (width, 3)}
+        for i in range(blocks):
+            shapes |= {f"body.{i}.conv1": (width, width), f"body.{i}.conv2": (width, width)}
+        step = 2 if scale in (2, 4, 8) else 3
+        if kind == "MSRResNet":
+            shapes |= {"upconv1": (width * (4 if scale == 4 else scale * scale), width), "conv_hr": (width, width)}
+            shapes |= {"upconv2": (width * 4, width)} if scale == 4 else {}
+        else:
+            shapes |= {"conv_after_body": (width, width)}
+            for j in range(1 if step == 3 else int(np.log2(scale))):
+                shapes |= {f"upsample.{2 * j}": (width * step * step, width)}
+        shapes |= {"conv_last": (3, width)}
+        self.sd = {}
+        for name, (cout, cin) in shapes.items():
+            self.sd[f"{name}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) / (9 * cin) ** 0.5
+            self.sd[f"{name}.bias"] = torch.randn(cout, generator=g) * 0.02
+
+    def state_dict(self, *args, **kwargs) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        return dict(self.sd)
+
+    def _conv(self, name: str, t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, self.sd[f"{name}.weight"], self.sd[f"{name}.bias"], padding=1)
+
+    def _blocks(self, t: torch.Tensor, res_scale: float) -> torch.Tensor:
+        i = 0
+        while f"body.{i}.conv1.weight" in self.sd:  # x + res_scale · conv2(ReLU(conv1(x)))
+            t = t + self._conv(f"body.{i}.conv2", F.relu(self._conv(f"body.{i}.conv1", t))) * res_scale
+            i += 1
+        return t
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "MSRResNet":  # LReLU 0.1; pixel-shuffle upsampling; + bilinear ×s of the input
+            out = self._blocks(F.leaky_relu(self._conv("conv_first", x), 0.1), 1.0)
+            for name in ["upconv1", "upconv2"] if self.scale == 4 else ["upconv1"]:
+                out = F.leaky_relu(F.pixel_shuffle(self._conv(name, out), 2 if self.scale == 4 else self.scale), 0.1)
+            out = self._conv("conv_last", F.leaky_relu(self._conv("conv_hr", out), 0.1))
+            return out + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        mean = torch.tensor([0.4488, 0.4371, 0.4040]).view(1, 3, 1, 1)  # EDSR: DIV2K mean, pixels × 255
+        res_scale = 0.1 if self.width >= 256 else 1.0  # EDSR-L (f256) 0.1, EDSR-M 1 (BasicSR's configs)
+        feat = self._conv("conv_first", (x - mean) * 255.0)
+        out = self._conv("conv_after_body", self._blocks(feat, res_scale)) + feat
+        j = 0
+        while f"upsample.{2 * j}.weight" in self.sd:
+            out = F.pixel_shuffle(self._conv(f"upsample.{2 * j}", out), 3 if self.scale == 3 else 2)
+            j += 1
+        return self._conv("conv_last", out) / 255.0 + mean
+
+
 # family -> (file name, peer network, the file's content from the network's state dict, scale, peer padding, multiple)
 Family = tuple[str, Callable[[], torch.nn.Module], Callable[[dict], dict], int, str | None, int]
 FAMILIES: dict[str, Family] = {
@@ -126,10 +186,21 @@ FAMILIES: dict[str, Family] = {
                lambda sd: sd, 2, None, 1),
     "span": ("spanx2_ch8.pth", lambda: SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2),
              lambda sd: {"params": sd}, 2, None, 1),
+    "basicsr_msrresnet_x4": ("net_g_1000000.pth", lambda: _BasicSRReference("MSRResNet", 4, 8, 2, seed=21),
+                             lambda sd: {"params": sd}, 4, None, 1),  # BasicSR's training snapshot name
+    "basicsr_msrresnet_x3": ("MSRResNet_x3.pth", lambda: _BasicSRReference("MSRResNet", 3, 8, 1, seed=22),
+                             lambda sd: {"params": sd}, 3, None, 1),
+    "basicsr_edsr_Mx4": ("EDSR_Mx4_f64b16_DIV2K_official.pth", lambda: _BasicSRReference("EDSR", 4, 8, 2, seed=23),
+                         lambda sd: {"params": sd}, 4, None, 1),
+    "basicsr_edsr_Lx3": ("EDSR_Lx3_f256b32_DIV2K_official.pth", lambda: _BasicSRReference("EDSR", 3, 256, 1, seed=24),
+                         lambda sd: {"params_ema": sd}, 3, None, 1),  # 256 features: residual scaling 0.1
 }
 ARCH = {"esrgan_old_layout": "ESRGAN", "realesrgan_x4plus": "ESRGAN", "realesrgan_x2plus": "ESRGAN",
         "realesrgan_anime_6B": "ESRGAN", "compact_general_x4v3": "Compact", "swinir": "SwinIR",
-        "swinir_lightweight": "SwinIR", "hat": "HAT", "dat": "DAT", "omnisr": "OmniSR", "span": "SPAN"}
+        "swinir_lightweight": "SwinIR", "hat": "HAT", "dat": "DAT", "omnisr": "OmniSR", "span": "SPAN",
+        "basicsr_msrresnet_x4": "MSRResNet", "basicsr_msrresnet_x3": "MSRResNet", "basicsr_edsr_Mx4": "EDSR",
+        "basicsr_edsr_Lx3": "EDSR"}
+LICENCE = {**LICENCES, "MSRResNet": BASICSR_LICENCE, "EDSR": BASICSR_LICENCE}
 
 
 def _write(tmp_path: Path, family: str, seed: int = 0) -> tuple[Path, torch.nn.Module, int, str | None, int]:
@@ -159,7 +230,7 @@ def test_each_family_gives_the_peers_own_result(tmp_path: Path, family: str) -> 
     model = load_model(f, device="cpu")
     card = model.card
     assert card.task == "sr" and card.scale == scale and card.provenance.architecture == {"generator": ARCH[family]}
-    assert card.provenance.licence == LICENCES[ARCH[family]]  # every listed family's licence is known
+    assert card.provenance.licence == LICENCE[ARCH[family]]  # every listed family's licence is known
     img = _image(18, 21, seed=1)  # not a multiple of any window or unshuffle factor here, above spandrel's minimum side
     got = pipeline_for(model)(img)  # i2i-infer's defaults
     want = _peer_run(net, img, scale, pad, multiple)
@@ -238,3 +309,26 @@ def test_outscale_on_a_real_esrgan_file_is_realesrganers(tmp_path: Path) -> None
 
     bicubic = imresize(x4, size=(45, 52))  # i2i's own models' resize: not what Real-ESRGAN gives
     assert _levels(bicubic, want)[1] > P999_BAR
+
+
+@pytest.mark.parametrize("family", ["basicsr_msrresnet_x4", "basicsr_edsr_Mx4"])
+def test_basicsr_families_tile_exactly_and_fine_tune(tmp_path: Path, family: str) -> None:
+    """MSRResNet / EDSR are convolutions and pixel shuffles: the card gives the radius that makes tiles
+    exact (i2i.foreign.staged_radius; MSRResNet ×4 with B blocks: 2B + 3, EDSR ×4: 2B + 4), and
+    ``train.init.generator: FILE`` starts i2i's ``msrresnet`` / ``edsr`` from the file."""
+    from i2i.engine.build import load_init
+    from i2i.nn.msrresnet import EDSR, MSRResNet
+    from i2i.pipelines.super_resolution import SuperResolutionPipeline
+
+    f, net, scale, _, _ = _write(tmp_path, family)
+    model = load_model(f, device="cpu")
+    blocks = 2
+    assert model.card.tiling == "exact" and model.card.receptive_radius == (2 * blocks + (3 if "msrresnet" in family else 4))
+    x = torch.rand(1, 3, 29, 23)
+    whole = SuperResolutionPipeline(model, tile=0).tensor(x)
+    assert (whole - SuperResolutionPipeline(model, tile=8).tensor(x)).abs().max().item() <= 1e-5
+    assert (whole - SuperResolutionPipeline(model, tile=8, overlap=0).tensor(x)).abs().max().item() > 1e-4  # can fail
+    own = (MSRResNet if "msrresnet" in family else EDSR)(scale=4, width=8, num_blocks=blocks).eval()
+    load_init({"generator": own}, {"generator": str(f)})
+    with torch.no_grad():
+        assert (own(x) - net(x)).abs().max().item() <= 1e-4
