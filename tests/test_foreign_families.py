@@ -320,7 +320,7 @@ def test_basicsr_families_tile_exactly_and_fine_tune(tmp_path: Path, family: str
     from i2i.nn.msrresnet import EDSR, MSRResNet
     from i2i.pipelines.super_resolution import SuperResolutionPipeline
 
-    f, net, scale, _, _ = _write(tmp_path, family)
+    f, net, _, _, _ = _write(tmp_path, family)
     model = load_model(f, device="cpu")
     blocks = 2
     assert model.card.tiling == "exact" and model.card.receptive_radius == (2 * blocks + (3 if "msrresnet" in family else 4))

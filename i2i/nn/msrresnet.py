@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..registry import GENERATORS
 
-__all__ = ["EDSR", "DIV2K_MEAN", "MSRResNet", "ResidualBlockNoBN"]
+__all__ = ["DIV2K_MEAN", "EDSR", "MSRResNet", "ResidualBlockNoBN"]
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 """RGB mean of DIV2K that EDSR subtracts (BasicSR's ``rgb_mean``; Lim et al. 2017's code)."""
