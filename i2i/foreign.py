@@ -50,19 +50,25 @@ class PadToSize(nn.Module):
     the other spandrel users get), and what Real-ESRGAN's ``RealESRGANer`` and HAT's test code do;
     ``"symmetric"`` — the mirror image *with* the edge pixel (row h is row h - 1, then h - 2, …),
     repeated as often as needed: SwinIR's ``main_test_swinir.py`` (the image followed by its flip,
-    cut to the padded size). :func:`peer_padding` picks the mode and multiple for each family."""
+    cut to the padded size). ``beyond``: pad to the next multiple *above* the side even when it is
+    one already (``(h // multiple + 1) · multiple``), as ``main_test_swinir.py`` computes its padding.
+    :func:`peer_padding` picks the mode and multiple for each family."""
 
     def __init__(self, net: nn.Module, scale: int, multiple: int, minimum: int, square: bool = False,
-                 mode: str = "reflect"):
+                 mode: str = "reflect", beyond: bool = False):
         super().__init__()
         if mode not in ("reflect", "symmetric"):
             raise ValueError(f"PadToSize: mode must be reflect or symmetric, got {mode!r}")
         self.net, self.scale, self.multiple, self.minimum, self.square = net, scale, max(1, multiple), minimum, square
-        self.mode = mode
+        self.mode, self.beyond = mode, beyond
 
     def target(self, h: int, w: int) -> tuple[int, int]:
-        th, tw = max(h, self.minimum), max(w, self.minimum)
-        th, tw = th + (-th) % self.multiple, tw + (-tw) % self.multiple
+        m = self.multiple
+        least = self.minimum + (-self.minimum) % m  # the smallest multiple of m not below the minimum
+        if self.beyond and m > 1:
+            th, tw = max((h // m + 1) * m, least), max((w // m + 1) * m, least)
+        else:
+            th, tw = max(h + (-h) % m, least), max(w + (-w) % m, least)
         return (max(th, tw),) * 2 if self.square else (th, tw)  # type: ignore[return-value]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -86,16 +92,18 @@ def _symmetric_index(n: int, total: int, device: torch.device) -> Tensor:
     return torch.where(i < n, i, 2 * n - 1 - i)
 
 
-def peer_padding(arch_id: str, net: nn.Module, multiple: int, minimum: int) -> tuple[int, int, str, str]:
-    """``(multiple, minimum, mode, note)``: how a family's input is padded so that i2i gives its
+def peer_padding(arch_id: str, net: nn.Module, multiple: int, minimum: int) -> tuple[int, int, str, bool, str]:
+    """``(multiple, minimum, mode, beyond, note)`` (:class:`PadToSize`'s arguments and a line for the
+    card): how a family's input is padded so that i2i gives its
     peer's own inference result (issue 24: the peer's own procedure), from spandrel's size
     requirements (``multiple``, ``minimum``) and the network:
 
     - ESRGAN with a pixel-unshuffled input (Real-ESRGAN x2plus, x1): reflect to a multiple of the
       unshuffle factor (2 or 4), as ``RealESRGANer.pre_process`` does (spandrel asks for 4 either way;
       padding a ×2 image 2 rows further than Real-ESRGAN would change its bottom/right border);
-    - SwinIR: symmetric (the flipped image) to a multiple of its window, as ``main_test_swinir.py``;
-    - HAT: reflect to a multiple of its window, as HAT's test code (``HATModel.pre_process``);
+    - SwinIR: symmetric (the flipped image) to the next multiple of its window above the side — a
+      whole extra window when the side is a multiple already — as ``main_test_swinir.py``;
+    - HAT: reflect to a multiple of its window, as HAT's test code (``HATModel.test``);
     - every other family: spandrel's requirements, padded as spandrel's own call pads (reflect, then
       replicate); the networks that need a window multiple (DAT, OmniSR) pad inside their forward
       (spandrel's port of their authors' code), so the peer's script and i2i agree there.
@@ -103,13 +111,14 @@ def peer_padding(arch_id: str, net: nn.Module, multiple: int, minimum: int) -> t
     smaller image is padded up to it in the family's mode."""
     window = getattr(net, "window_size", None)
     if arch_id == "ESRGAN" and (f := getattr(net, "shuffle_factor", None)):
-        return int(f), minimum, "reflect", f"reflect to a multiple of {f} (Real-ESRGAN's RealESRGANer)"
+        return int(f), minimum, "reflect", False, f"reflect to a multiple of {f} (Real-ESRGAN's RealESRGANer)"
     if arch_id in ("SwinIR", "HAT") and isinstance(window, int) and window > 1:
         m = math.lcm(max(1, multiple), window)
         if arch_id == "SwinIR":
-            return m, minimum, "symmetric", f"flip (symmetric) to a multiple of {m} (SwinIR's main_test_swinir.py)"
-        return m, minimum, "reflect", f"reflect to a multiple of {m} (HAT's test code)"
-    return max(1, multiple), minimum, "reflect", (f"reflect to at least {minimum}" if minimum > 1 else "none") + (
+            return m, minimum, "symmetric", True, (f"flip (symmetric) to the next multiple of {m} above the side "
+                                                   "(SwinIR's main_test_swinir.py)")
+        return m, minimum, "reflect", False, f"reflect to a multiple of {m} (HAT's test code)"
+    return max(1, multiple), minimum, "reflect", False, (f"reflect to at least {minimum}" if minimum > 1 else "none") + (
         f", a multiple of {multiple}" if multiple > 1 else "") + " (spandrel's call)"
 
 
@@ -225,9 +234,9 @@ class SpandrelReader:
         req = desc.size_requirements
         net: nn.Module = desc.model.eval()
         arch_id = str(desc.architecture.id)
-        multiple, minimum, mode, padding = peer_padding(arch_id, net, int(req.multiple_of), int(req.minimum))
+        multiple, minimum, mode, beyond, padding = peer_padding(arch_id, net, int(req.multiple_of), int(req.minimum))
         if multiple > 1 or minimum > 1 or req.square:
-            net = PadToSize(net, desc.scale, multiple, minimum, req.square, mode).eval()
+            net = PadToSize(net, desc.scale, multiple, minimum, req.square, mode, beyond).eval()
         net.scale = desc.scale  # type: ignore[assignment]  (what a bare SR generator says about itself)
         dtypes = ("float32", *(("float16",) if desc.supports_half else ()), *(("bfloat16",) if desc.supports_bfloat16 else ()))
         licence, licence_note = licence_of(arch_id)

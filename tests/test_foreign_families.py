@@ -7,7 +7,8 @@ The peers' procedures, written here from their published description:
 - ESRGAN ``test.py`` / Real-ESRGAN ``RealESRGANer``: the image / 255 through the network, clamped to
   [0, 1], × 255, rounded; Real-ESRGAN's ×2 (pixel-unshuffle) models first pad the bottom/right by
   reflection to a multiple of 2 (×1: 4) and crop the output back.
-- SwinIR ``main_test_swinir.py``: the LR image is padded to a multiple of the window size by
+- SwinIR ``main_test_swinir.py``: the LR image is padded to the next multiple of the window size
+  above its side ((h // window + 1) · window: a whole extra window when h is a multiple already) by
   appending its flipped copy along H, then along W, cut to the padded size; the output is cropped to
   h·scale × w·scale.
 - HAT's test code: reflection padding (bottom/right) to a multiple of the window size, cropped back.
@@ -71,7 +72,8 @@ def _peer_run(net: torch.nn.Module, img: np.ndarray, scale: int, pad: str | None
     h, w = img.shape[:2]
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
     ph, pw = (-h) % multiple, (-w) % multiple
-    if pad == "flip":
+    if pad == "flip":  # SwinIR's own count: the next multiple above, always
+        ph, pw = (h // multiple + 1) * multiple - h, (w // multiple + 1) * multiple - w
         x = torch.cat([x, torch.flip(x, [2])], 2)[:, :, : h + ph, :]
         x = torch.cat([x, torch.flip(x, [3])], 3)[:, :, :, : w + pw]
     elif pad == "reflect":
@@ -239,6 +241,20 @@ def test_each_family_gives_the_peers_own_result(tmp_path: Path, family: str) -> 
     assert mean <= MEAN_BAR and p999 <= P999_BAR, f"{family}: mean {mean:.3f}, p99.9 {p999:.3f} levels"
 
 
+@pytest.mark.parametrize("family", ["swinir", "swinir_lightweight"])
+def test_swinir_on_a_window_multiple_gets_its_scripts_extra_window(tmp_path: Path, family: str) -> None:
+    """main_test_swinir.py pads a 16 × 20 image (window 4) to 20 × 24 — a whole flipped window more —
+    and that window reaches the output through the shifted windows and convolutions."""
+    f, net, scale, pad, multiple = _write(tmp_path, family)
+    img = _image(16, 20, seed=8)
+    got = pipeline_for(load_model(f, device="cpu"))(img)
+    want = _peer_run(net, img, scale, pad, multiple)
+    mean, p999 = _levels(got, want)
+    assert mean <= MEAN_BAR and p999 <= P999_BAR, f"{family}: mean {mean:.3f}, p99.9 {p999:.3f}"
+    unpadded = _peer_run(net, img, scale)  # the network on the image as it is: another result
+    assert max(_levels(unpadded, want)) > P999_BAR
+
+
 @pytest.mark.parametrize(("family", "mode", "to"), [("swinir", "reflect", 4), ("hat", "replicate", 4),
                                                    ("realesrgan_x2plus", "reflect", 4)])
 def test_the_padding_matters_so_the_parity_check_can_fail(tmp_path: Path, family: str, mode: str, to: int) -> None:
@@ -332,3 +348,27 @@ def test_basicsr_families_tile_exactly_and_fine_tune(tmp_path: Path, family: str
     load_init({"generator": own}, {"generator": str(f)})
     with torch.no_grad():
         assert (own(x) - net(x)).abs().max().item() <= 1e-4
+
+
+def test_pad_targets() -> None:
+    """PadToSize's target sides: the next multiple (or, ``beyond``, SwinIR's next multiple above),
+    never below spandrel's minimum."""
+    from i2i.foreign import PadToSize
+
+    net = torch.nn.Identity()
+    assert PadToSize(net, 1, 4, 16).target(18, 21) == (20, 24)
+    assert PadToSize(net, 1, 4, 16).target(16, 20) == (16, 20)
+    assert PadToSize(net, 1, 4, 16, mode="symmetric", beyond=True).target(16, 20) == (20, 24)
+    assert PadToSize(net, 1, 4, 16, mode="symmetric", beyond=True).target(10, 7) == (16, 16)
+    assert PadToSize(net, 1, 8, 16, mode="symmetric", beyond=True).target(18, 5) == (24, 16)
+    seen = []
+
+    class Record(torch.nn.Module):
+        def forward(self, t: torch.Tensor) -> torch.Tensor:
+            seen.append(t)
+            return t
+
+    x = torch.arange(3.0).view(1, 1, 1, 3)
+    y = PadToSize(Record(), 1, 8, 0, mode="symmetric")(x)  # the edge repeated, as many times as needed
+    assert seen[0].shape == (1, 1, 8, 8) and seen[0][0, 0, 0].tolist() == [0, 1, 2, 2, 1, 0, 0, 1]
+    assert torch.equal(y, x) and torch.equal(seen[0][0, 0, :, 0], torch.zeros(8))  # one row, mirrored: itself
