@@ -372,3 +372,14 @@ def test_pad_targets() -> None:
     y = PadToSize(Record(), 1, 8, 0, mode="symmetric")(x)  # the edge repeated, as many times as needed
     assert seen[0].shape == (1, 1, 8, 8) and seen[0][0, 0, 0].tolist() == [0, 1, 2, 2, 1, 0, 0, 1]
     assert torch.equal(y, x) and torch.equal(seen[0][0, 0, :, 0], torch.zeros(8))  # one row, mirrored: itself
+
+
+def test_onnx_export_of_a_pixel_unshuffled_real_esrgan_file(tmp_path: Path) -> None:
+    """RealESRGAN_x2plus takes 3-channel images although its first convolution sees 12 (pixel-unshuffled):
+    the export traces it with the card's channels and onnxruntime agrees on another size."""
+    pytest.importorskip("onnxruntime")
+    from i2i.onnx_export import TOLERANCE, export_onnx
+
+    f, *_ = _write(tmp_path, "realesrgan_x2plus")
+    done = export_onnx(load_model(f, device="cpu"), tmp_path / "onnx")
+    assert [d.slot for d in done] == ["generator"] and done[0].max_abs_diff <= TOLERANCE * done[0].value_range
