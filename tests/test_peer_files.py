@@ -142,6 +142,25 @@ def test_export_peer_is_loaded_by_spandrel_with_the_same_output(tmp_path: Path, 
     assert run(export_main, [str(src), "--format", "peer", "-o", str(out)]) == 2  # never replaced
 
 
+@pytest.mark.parametrize("kind", ["msrresnet", "edsr"])
+def test_export_peer_of_basicsr_networks_reads_back(tmp_path: Path, kind: str) -> None:
+    """i2i's msrresnet / edsr written back as BasicSR's release file (``params_ema``, BasicSR's keys)
+    and read by i2i's BasicSR reader (spandrel has none for them) with the same output."""
+    from i2i.commands import export_peer
+    from i2i.nn.msrresnet import EDSR, MSRResNet
+
+    torch.manual_seed(13)
+    net = (MSRResNet if kind == "msrresnet" else EDSR)(scale=2, width=8, num_blocks=1).eval()
+    src = _export(tmp_path, {"type": kind, "scale": 2, "width": 8, "num_blocks": 1}, net)
+    out = export_peer(src, tmp_path / "net_g_latest.pth")
+    assert list(torch.load(out, weights_only=True)) == ["params_ema"]
+    model = load_model(out, device="cpu")
+    assert model.card.provenance.architecture == {"generator": "MSRResNet" if kind == "msrresnet" else "EDSR"}
+    x = torch.rand(1, 3, 10, 12)
+    with torch.no_grad():
+        assert (model.generator(x) - net(x)).abs().max().item() <= 1e-5
+
+
 def test_export_peer_of_junyanz_generators_loads_in_their_layout(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from i2i.cli import run
     from i2i.commands import export_main, export_peer
