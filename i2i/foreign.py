@@ -18,12 +18,13 @@ resizes as Real-ESRGAN's ``RealESRGANer`` does (the card's ``notes.outscale``). 
 EDSR, which spandrel does not know, are read onto i2i's own networks (:mod:`i2i.basicsr_files`).
 Its task is ``sr`` (super-resolution and restoration models, scale 1 for the latter), so the SR
 pipeline, ``i2i-infer``, ``i2i-eval``, ONNX export and the demo run it. Tiling: spandrel does not
-state a receptive radius; where it is knowable (RRDBNet without pixel-unshuffle, SRVGGNetCompact: :func:`exact_tiling_radius`) the card
-says ``exact`` with that radius, else ``none`` (the SR pipeline's default context is then 48 input
-pixels, close but not proven exact; ``tile=0`` runs whole images), with a ``tiling_advice`` note
-for the windowed transformers (SwinIR, HAT, DAT: tiling discouraged, window padding). The card's
-``provenance.licence`` is the architecture's licence from :data:`LICENCES` (``unknown`` where not
-verified), with a ``licence_note`` for families with non-commercial or share-alike parts (:data:`LICENCE_NOTES`).
+state a receptive radius; where it is knowable (RRDBNet without pixel-unshuffle, SRVGGNetCompact:
+:func:`exact_tiling_radius`) the card says ``exact`` with that radius, else ``none`` (the SR
+pipeline's default context is then 48 input pixels, close but not proven exact; ``tile=0`` runs
+whole images), with a ``tiling_advice`` note for the windowed transformers (SwinIR, HAT, DAT: tiling
+discouraged, window padding). The card's ``provenance.licence`` is the architecture's licence from
+:data:`LICENCES` (``unknown`` where not verified), with a ``licence_note`` for families
+with non-commercial or share-alike parts (:data:`LICENCE_NOTES`).
 """
 from __future__ import annotations
 
