@@ -100,6 +100,21 @@ def esrgan_new_layout(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def esrgan_trunk_layout(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The ESRGAN repository's later ``RRDBNet_arch.py`` names: BasicSR's with ``RRDB_trunk.N.RDBk``,
+    ``trunk_conv``, ``upconv1/2``, ``HRconv`` (``conv_first`` and ``conv_last`` as they are)."""
+    names = {"body.": "RRDB_trunk.", "conv_body.": "trunk_conv.", "conv_up1.": "upconv1.", "conv_up2.": "upconv2.",
+             "conv_hr.": "HRconv."}
+    out = {}
+    for k, v in esrgan_new_layout(sd).items():
+        for new, was in names.items():
+            if k.startswith(new):
+                k = was + k[len(new):]
+                break
+        out[k.replace(".rdb", ".RDB")] = v
+    return out
+
+
 class _BasicSRReference(torch.nn.Module):
     """BasicSR's MSRResNet / EDSR forward, written from their published structure
     (``basicsr/archs/srresnet_arch.py``, ``edsr_arch.py``) as plain functions of a state dict in
@@ -162,6 +177,8 @@ Family = tuple[str, Callable[[], torch.nn.Module], Callable[[dict], dict], int, 
 FAMILIES: dict[str, Family] = {
     "esrgan_old_layout": ("RRDB_ESRGAN_x4.pth", lambda: PeerRRDB(num_filters=8, num_blocks=2, scale=4),
                           lambda sd: sd, 4, None, 1),  # the original repository's bare state dict, model.0.weight, …
+    "esrgan_trunk_layout": ("RRDB_PSNR_x4.pth", lambda: PeerRRDB(num_filters=8, num_blocks=2, scale=4),
+                            esrgan_trunk_layout, 4, None, 1),  # the ESRGAN repository's later release layout
     "realesrgan_x4plus": ("RealESRGAN_x4plus.pth", lambda: PeerRRDB(num_filters=8, num_blocks=2, scale=4),
                           lambda sd: {"params_ema": esrgan_new_layout(sd)}, 4, None, 1),
     "realesrgan_x2plus": ("RealESRGAN_x2plus.pth",  # pixel-unshuffled input: 12 channels into the first conv
@@ -179,6 +196,10 @@ FAMILIES: dict[str, Family] = {
                            lambda: SwinIR(embed_dim=12, depths=[1], num_heads=[2], window_size=4, upscale=2,
                                           upsampler="pixelshuffledirect", img_size=16),
                            lambda sd: {"params": sd}, 2, "flip", 4),
+    "swinir_realsr_x4": ("003_realSR_BSRGAN_DFO_s64w8_SwinIR-M_x4_GAN.pth",
+                         lambda: SwinIR(embed_dim=12, depths=[1], num_heads=[2], window_size=4, upscale=4,
+                                        upsampler="nearest+conv", img_size=16),
+                         lambda sd: {"params_ema": sd}, 4, "flip", 4),
     "hat": ("HAT_SRx2.pth", lambda: HAT(embed_dim=12, depths=[1], num_heads=[2], window_size=4, upscale=2, num_feat=8,
                                         img_size=16, compress_ratio=3, squeeze_factor=4),
             lambda sd: {"params_ema": sd}, 2, "reflect", 4),
@@ -197,7 +218,7 @@ FAMILIES: dict[str, Family] = {
     "basicsr_edsr_Lx3": ("EDSR_Lx3_f256b32_DIV2K_official.pth", lambda: _BasicSRReference("EDSR", 3, 256, 1, seed=24),
                          lambda sd: {"params_ema": sd}, 3, None, 1),  # 256 features: residual scaling 0.1
 }
-ARCH = {"esrgan_old_layout": "ESRGAN", "realesrgan_x4plus": "ESRGAN", "realesrgan_x2plus": "ESRGAN",
+ARCH = {"esrgan_old_layout": "ESRGAN", "esrgan_trunk_layout": "ESRGAN", "swinir_realsr_x4": "SwinIR", "realesrgan_x4plus": "ESRGAN", "realesrgan_x2plus": "ESRGAN",
         "realesrgan_anime_6B": "ESRGAN", "compact_general_x4v3": "Compact", "swinir": "SwinIR",
         "swinir_lightweight": "SwinIR", "hat": "HAT", "dat": "DAT", "omnisr": "OmniSR", "span": "SPAN",
         "basicsr_msrresnet_x4": "MSRResNet", "basicsr_msrresnet_x3": "MSRResNet", "basicsr_edsr_Mx4": "EDSR",
