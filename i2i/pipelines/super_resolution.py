@@ -184,6 +184,16 @@ class SuperResolutionPipeline:
         self.progress: Callable[[int, int], None] | None = None
         """``progress(done, total)`` tiles of the image being upscaled (the tools' tile bar)."""
 
+    def to_outscale(self, out: np.ndarray, h: int, w: int) -> np.ndarray:
+        """The ×scale output (H·s, W·s, C) of an h × w image resized for ``outscale``: MATLAB
+        bicubic to round(h·outscale) × round(w·outscale), or for the field's files (the card's
+        ``notes.outscale: lanczos4``) RealESRGANer's OpenCV Lanczos-4 to int(h·outscale) × int(w·outscale)."""
+        if self.outscale is None:
+            return out
+        if self.outscale_resize == "lanczos4":
+            return lanczos4_resize(out, (max(1, int(h * self.outscale)), max(1, int(w * self.outscale))))
+        return imresize(out, size=(max(1, round(h * self.outscale)), max(1, round(w * self.outscale))))
+
     def tensor(self, lr: Tensor) -> Tensor:
         """(N, 3, h, w) float in [0, 1] -> (N, 3, h·s, w·s) float32 in [0, 1], on the CPU."""
         return sr_tiles(self.generator, lr, self.scale, self.tile or max(lr.shape[-2:]), self.overlap,
@@ -228,10 +238,7 @@ class SuperResolutionPipeline:
             up = imresize(alpha, scale=float(s)).clamp_(0.0, 1.0)[0, 0]
             out[..., -1] = up.mul_(255.0).round_().to(torch.uint8).numpy() if as_u8 else up.numpy()
         if self.outscale is not None and self.outscale != s:
-            if self.outscale_resize == "lanczos4":
-                out = lanczos4_resize(out, (max(1, int(h * self.outscale)), max(1, int(w * self.outscale))))
-            else:
-                out = imresize(out, size=(max(1, round(h * self.outscale)), max(1, round(w * self.outscale))))
+            out = self.to_outscale(out, h, w)
             if not as_u8:
                 out = np.clip(out, 0.0, 1.0).astype(np.float32)
         return out[..., 0] if c == 1 else out
