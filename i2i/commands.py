@@ -126,7 +126,8 @@ def export_main(argv: list[str]) -> int:
     p.add_argument("--format", choices=["onnx", "pretrained", "peer"], required=True,
                    help="onnx: <slot>.onnx per inference network (checked with onnxruntime); "
                         "pretrained: config.json + <slot>/model.safetensors + model card README.md; "
-                        "peer: one .pth in the original project's layout (Real-ESRGAN for rrdbnet/srvgg_compact, "
+                        "peer: one .pth in the original project's layout (Real-ESRGAN for rrdbnet/srvgg_compact, BasicSR "
+                        "for msrresnet/edsr, "
                         "pix2pix/CycleGAN for unet*/resnet*), -o FILE")
     p.add_argument("--slot", default=None, help="peer: the network to write (default: generator; CycleGAN: generator_ab or "
                                                 "generator_ba)")
@@ -187,14 +188,15 @@ def export_main(argv: list[str]) -> int:
     return 0
 
 
-REAL_ESRGAN_TYPES = ("rrdbnet", "srvgg_compact")
+REAL_ESRGAN_TYPES = ("rrdbnet", "srvgg_compact", "msrresnet", "edsr")  # msrresnet / edsr: BasicSR's keys, same wrapper
 JUNYANZ_TYPES = ("unet", "unet_128", "unet_256", "resnet_generator", "resnet_6blocks", "resnet_9blocks")
 
 
 def export_peer(src: Path, out: Path, slot: str | None = None) -> Path:
     """``i2i-export MODEL --format peer -o FILE``: one network's weights in the original project's
     layout, loadable by its own code and by spandrel: ``{"params_ema": state_dict}`` (Real-ESRGAN's
-    release layout; i2i's ``rrdbnet`` / ``srvgg_compact`` keys are Real-ESRGAN's) or a plain
+    and BasicSR's release layout; i2i's ``rrdbnet`` / ``srvgg_compact`` / ``msrresnet`` / ``edsr``
+    keys are theirs) or a plain
     state dict in junyanz/pytorch-CycleGAN-and-pix2pix's layout (:func:`i2i.junyanz.to_junyanz`).
     An existing ``out`` is never replaced; the file is written to a temporary name and renamed."""
     import torch

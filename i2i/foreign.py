@@ -11,14 +11,19 @@ builds the network. Never ``spandrel_extra_arches`` (non-commercial architecture
 
 The result is a :class:`~i2i.readers.LoadedModel` whose :class:`~i2i.card.ModelCard` is filled
 from spandrel's descriptor: scale, channels, size requirements (minimum, multiple of), dtypes
-(fp16/bf16 support), architecture, sha256 of the file. Its task is ``sr`` (super-resolution and
-restoration models, scale 1 for the latter), so the SR pipeline, ``i2i-infer``, ``i2i-eval``,
-ONNX export and the demo run it. Tiling: spandrel does not state a receptive radius; where it is
-knowable (RRDBNet without pixel-unshuffle, SRVGGNetCompact: :func:`exact_tiling_radius`) the card
-says ``exact`` with that radius, else ``none`` (the SR pipeline's default context is then 48 input
-pixels, close but not proven exact; ``tile=0`` runs whole images), with a ``tiling_advice`` note
-for the windowed transformers (SwinIR, HAT, DAT: tiling discouraged, window padding). The card's ``provenance.licence`` is the architecture's
-licence from :data:`LICENCES` (``unknown`` where not verified), with a ``licence_note`` for families
+(fp16/bf16 support), architecture, sha256 of the file. The input is padded as each family's own
+inference script pads it (:func:`peer_padding`: Real-ESRGAN x2plus reflect to 2, SwinIR flipped to its
+window, HAT reflected to its window), so i2i gives the peer's own result, borders included; ``--outscale``
+resizes as Real-ESRGAN's ``RealESRGANer`` does (the card's ``notes.outscale``). BasicSR's MSRResNet and
+EDSR, which spandrel does not know, are read onto i2i's own networks (:mod:`i2i.basicsr_files`).
+Its task is ``sr`` (super-resolution and restoration models, scale 1 for the latter), so the SR
+pipeline, ``i2i-infer``, ``i2i-eval``, ONNX export and the demo run it. Tiling: spandrel does not
+state a receptive radius; where it is knowable (RRDBNet without pixel-unshuffle, SRVGGNetCompact:
+:func:`exact_tiling_radius`) the card says ``exact`` with that radius, else ``none`` (the SR
+pipeline's default context is then 48 input pixels, close but not proven exact; ``tile=0`` runs
+whole images), with a ``tiling_advice`` note for the windowed transformers (SwinIR, HAT, DAT: tiling
+discouraged, window padding). The card's ``provenance.licence`` is the architecture's licence from
+:data:`LICENCES` (``unknown`` where not verified), with a ``licence_note`` for families
 with non-commercial or share-alike parts (:data:`LICENCE_NOTES`).
 """
 from __future__ import annotations
@@ -34,7 +39,7 @@ from .errors import CheckpointError
 from .junyanz import JUNYANZ_LICENCE, JUNYANZ_NAME, is_junyanz, junyanz_generator
 from .readers import LoadedModel, file_sha256
 
-__all__ = ["SpandrelReader", "JunyanzReader", "ForeignFolderReader", "FOREIGN_KEY", "junyanz_model", "read_state_dict", "LICENCES", "LICENCE_NOTES", "licence_of", "PadToSize", "WEIGHT_SUFFIXES",
+__all__ = ["SpandrelReader", "JunyanzReader", "ForeignFolderReader", "FOREIGN_KEY", "junyanz_model", "read_state_dict", "LICENCES", "LICENCE_NOTES", "licence_of", "PadToSize", "peer_padding", "WEIGHT_SUFFIXES",
            "MAX_FILE_BYTES", "MAX_TENSORS"]
 
 from .weight_files import MAX_FILE_BYTES, MAX_TENSORS, WEIGHT_SUFFIXES, read_state_dict  # noqa: E402,F401  (re-exported)
@@ -43,17 +48,32 @@ from .weight_files import MAX_FILE_BYTES, MAX_TENSORS, WEIGHT_SUFFIXES, read_sta
 class PadToSize(nn.Module):
     """Run ``net`` on inputs padded at the bottom/right to its size requirements (sides at least
     ``minimum``, multiples of ``multiple``, equal when ``square``) and crop the output back:
-    (N, C, h, w) -> (N, C', h·scale, w·scale). The padding is what spandrel's own call adds (so the
-    result is the one chaiNNer and the other spandrel users get): reflection as far as the image
-    allows (size - 1 pixels), edge replication beyond."""
+    (N, C, h, w) -> (N, C', h·scale, w·scale).
 
-    def __init__(self, net: nn.Module, scale: int, multiple: int, minimum: int, square: bool = False):
+    ``mode``: ``"reflect"`` — reflection without repeating the edge pixel as far as the image allows
+    (size - 1 pixels), edge replication beyond: what spandrel's own call adds (the result chaiNNer and
+    the other spandrel users get), and what Real-ESRGAN's ``RealESRGANer`` and HAT's test code do;
+    ``"symmetric"`` — the mirror image *with* the edge pixel (row h is row h - 1, then h - 2, …),
+    repeated as often as needed: SwinIR's ``main_test_swinir.py`` (the image followed by its flip,
+    cut to the padded size). ``beyond``: pad to the next multiple *above* the side even when it is
+    one already (``(h // multiple + 1) · multiple``), as ``main_test_swinir.py`` computes its padding.
+    :func:`peer_padding` picks the mode and multiple for each family."""
+
+    def __init__(self, net: nn.Module, scale: int, multiple: int, minimum: int, square: bool = False,
+                 mode: str = "reflect", beyond: bool = False):
         super().__init__()
+        if mode not in ("reflect", "symmetric"):
+            raise ValueError(f"PadToSize: mode must be reflect or symmetric, got {mode!r}")
         self.net, self.scale, self.multiple, self.minimum, self.square = net, scale, max(1, multiple), minimum, square
+        self.mode, self.beyond = mode, beyond
 
     def target(self, h: int, w: int) -> tuple[int, int]:
-        th, tw = max(h, self.minimum), max(w, self.minimum)
-        th, tw = th + (-th) % self.multiple, tw + (-tw) % self.multiple
+        m = self.multiple
+        least = self.minimum + (-self.minimum) % m  # the smallest multiple of m not below the minimum
+        if self.beyond and m > 1:
+            th, tw = max((h // m + 1) * m, least), max((w // m + 1) * m, least)
+        else:
+            th, tw = max(h + (-h) % m, least), max(w + (-w) % m, least)
         return (max(th, tw),) * 2 if self.square else (th, tw)  # type: ignore[return-value]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -61,10 +81,50 @@ class PadToSize(nn.Module):
         th, tw = self.target(h, w)
         if (th, tw) == (h, w):
             return self.net(x)
-        rh, rw = min(th - h, h - 1), min(tw - w, w - 1)  # reflection needs padding < size
-        x = torch.nn.functional.pad(x, (0, rw, 0, rh), mode="reflect")
-        x = torch.nn.functional.pad(x, (0, tw - w - rw, 0, th - h - rh), mode="replicate")
+        if self.mode == "symmetric":
+            x = x.index_select(-2, _symmetric_index(h, th, x.device)).index_select(-1, _symmetric_index(w, tw, x.device))
+        else:
+            rh, rw = min(th - h, h - 1), min(tw - w, w - 1)  # reflection needs padding < size
+            x = torch.nn.functional.pad(x, (0, rw, 0, rh), mode="reflect")
+            x = torch.nn.functional.pad(x, (0, tw - w - rw, 0, th - h - rh), mode="replicate")
         return self.net(x)[..., : h * self.scale, : w * self.scale]
+
+
+def _symmetric_index(n: int, total: int, device: torch.device) -> Tensor:
+    """Source row of each of ``total`` rows when ``n`` rows are mirrored with the edge repeated:
+    0, 1, …, n-1, n-1, …, 0, 0, 1, … (period 2n)."""
+    i = torch.arange(total, device=device) % (2 * n)
+    return torch.where(i < n, i, 2 * n - 1 - i)
+
+
+def peer_padding(arch_id: str, net: nn.Module, multiple: int, minimum: int) -> tuple[int, int, str, bool, str]:
+    """``(multiple, minimum, mode, beyond, note)`` (:class:`PadToSize`'s arguments and a line for the
+    card): how a family's input is padded so that i2i gives its
+    peer's own inference result (issue 24: the peer's own procedure), from spandrel's size
+    requirements (``multiple``, ``minimum``) and the network:
+
+    - ESRGAN with a pixel-unshuffled input (Real-ESRGAN x2plus, x1): reflect to a multiple of the
+      unshuffle factor (2 or 4), as ``RealESRGANer.pre_process`` does (spandrel asks for 4 either way;
+      padding a ×2 image 2 rows further than Real-ESRGAN would change its bottom/right border);
+    - SwinIR: symmetric (the flipped image) to the next multiple of its window above the side — a
+      whole extra window when the side is a multiple already — as ``main_test_swinir.py``;
+    - HAT: reflect to a multiple of its window, as HAT's test code (``HATModel.test``);
+    - every other family: spandrel's requirements, padded as spandrel's own call pads (reflect, then
+      replicate); the networks that need a window multiple (DAT, OmniSR) pad inside their forward
+      (spandrel's port of their authors' code), so the peer's script and i2i agree there.
+    The minimum side stays spandrel's (16 for the transformers; the peers' scripts have none): a
+    smaller image is padded up to it in the family's mode."""
+    window = getattr(net, "window_size", None)
+    if arch_id == "ESRGAN" and (f := getattr(net, "shuffle_factor", None)):
+        return int(f), minimum, "reflect", False, f"reflect to a multiple of {f} (Real-ESRGAN's RealESRGANer)"
+    if arch_id in ("SwinIR", "HAT") and isinstance(window, int) and window > 1:
+        m = math.lcm(max(1, multiple), window)
+        if arch_id == "SwinIR":
+            return m, minimum, "symmetric", True, (f"flip (symmetric) to the next multiple of {m} above the side "
+                                                   "(SwinIR's main_test_swinir.py)")
+        return m, minimum, "reflect", False, f"reflect to a multiple of {m} (HAT's test code)"
+    return max(1, multiple), minimum, "reflect", False, (f"reflect to at least {minimum}" if minimum > 1 else "none") + (
+        f", a multiple of {multiple}" if multiple > 1 else "") + " (spandrel's call)"
 
 
 LICENCES: dict[str, str] = {
@@ -74,9 +134,12 @@ LICENCES: dict[str, str] = {
     "HAT": "Apache-2.0 (XPixelGroup/HAT)",
     "DAT": "Apache-2.0 (zhengchen1999/DAT)",
     "SPAN": "Apache-2.0 (hongyuanyu/SPAN)",
+    "OmniSR": "Apache-2.0 (Francis0625/Omni-SR)",
 }
 """Licence of each architecture's code, by spandrel architecture id, as stated in the authors' own
-repositories (their LICENSE file or README; spandrel's wheel ships no per-architecture licence files).
+repositories (their LICENSE file or README: Omni-SR's README says "released under the Apache 2.0 license").
+spandrel keeps each architecture's licence file in its ``__arch/`` folder on GitHub, but neither its
+0.4.2 wheel nor its sdist ships them (checked), so the authors' repositories are the source here.
 Any other family: ``unknown`` — spandrel's main package holds only MIT, Apache-2.0 or public-domain
 architectures (its README), but i2i has not checked that family's repository. The *weights* in a file
 may carry their own terms (training data, the publisher's licence): the card states the code's."""
@@ -162,9 +225,12 @@ class SpandrelReader:
         try:
             desc = ModelLoader(device="cpu").load_from_state_dict(sd)
         except UnsupportedModelError:
+            own = self.basicsr(sd, p, device, path)  # BasicSR's MSRResNet / EDSR: no spandrel architecture
+            if own is not None:
+                return own
             names = ", ".join(list(sd)[:4])
             raise CheckpointError(f"{path}: not an architecture i2i can read (first tensors: {names}); "
-                                  f"supported: {_supported_families()}") from None
+                                  f"supported: {_supported_families()}, MSRResNet, EDSR") from None
         except (RuntimeError, ValueError, KeyError, AssertionError) as e:
             raise CheckpointError(f"{path}: looks like {type(e).__name__} to spandrel's loader: {' '.join(str(e).split())[:160]}") from None
         if not isinstance(desc, ImageModelDescriptor):
@@ -172,16 +238,18 @@ class SpandrelReader:
                                   "model i2i can run")
         req = desc.size_requirements
         net: nn.Module = desc.model.eval()
-        if not req.none:
-            net = PadToSize(net, desc.scale, req.multiple_of, req.minimum, req.square).eval()
+        arch_id = str(desc.architecture.id)
+        multiple, minimum, mode, beyond, padding = peer_padding(arch_id, net, int(req.multiple_of), int(req.minimum))
+        if multiple > 1 or minimum > 1 or req.square:
+            net = PadToSize(net, desc.scale, multiple, minimum, req.square, mode, beyond).eval()
         net.scale = desc.scale  # type: ignore[assignment]  (what a bare SR generator says about itself)
         dtypes = ("float32", *(("float16",) if desc.supports_half else ()), *(("bfloat16",) if desc.supports_bfloat16 else ()))
-        licence, licence_note = licence_of(str(desc.architecture.id))
-        radius = exact_tiling_radius(str(desc.architecture.id), desc.model)
+        licence, licence_note = licence_of(arch_id)
+        radius = exact_tiling_radius(arch_id, desc.model)
         tiling_note = {} if radius is not None or desc.tiling.name.lower() == "supported" else {
             "tiling_advice": f"{desc.tiling.name.lower()}: run whole images (--tile 0); " + (
-                f"the network pads its input to a multiple of {window} (its attention window) itself, as "
-                "SwinIR's main_test_swinir.py does" if (window := getattr(desc.model, "window_size", None)) else
+                f"the input is padded to a multiple of {window} (its attention window): {padding}"
+                if (window := getattr(desc.model, "window_size", None)) else
                 "its context is not a fixed radius")}
         card = ModelCard(task="sr", slots={"generator": "generator"}, scale=int(desc.scale),
                          in_channels=int(desc.input_channels), out_channels=int(desc.output_channels),
@@ -190,8 +258,35 @@ class SpandrelReader:
                          provenance=Provenance(format="spandrel", file=str(p), sha256={p.name: file_sha256(p)},
                                                architecture={"generator": str(desc.architecture.id)}, licence=licence),
                          notes={"purpose": desc.purpose, "tags": list(desc.tags),
-                                "spandrel_tiling": desc.tiling.name.lower(), **tiling_note,
+                                "spandrel_tiling": desc.tiling.name.lower(), "padding": padding,
+                                "outscale": "lanczos4", **tiling_note,  # --outscale as Real-ESRGAN's RealESRGANer resizes
                                 **({"licence_note": licence_note} if licence_note else {})})
+        return LoadedModel(nets={"generator": net.to(device)}, task="sr", path=p, stored_card=card)
+
+
+    @staticmethod
+    def basicsr(sd: dict[str, Tensor], p: Path, device: torch.device, path: str) -> LoadedModel | None:
+        """BasicSR's MSRResNet / EDSR files on i2i's own networks (:mod:`i2i.basicsr_files`); None
+        when the state dict is neither."""
+        from .basicsr_files import BASICSR_LICENCE, basicsr_network
+        from .errors import ConfigError
+
+        try:
+            found = basicsr_network(sd)
+        except (RuntimeError, ConfigError) as e:
+            raise CheckpointError(f"{path}: BasicSR keys whose tensors do not fit: {' '.join(str(e).split())[:160]}") from None
+        if found is None:
+            return None
+        net, arch, settings = found
+        net.scale = int(settings["scale"])  # type: ignore[assignment]
+        radius = staged_radius(net)
+        card = ModelCard(task="sr", slots={"generator": "generator"}, scale=int(settings["scale"]),
+                         in_channels=int(net.conv_first.in_channels), out_channels=int(net.conv_last.out_channels),
+                         value_range=(0.0, 1.0), tiling="exact", receptive_radius=radius, dtypes=ALL_DTYPES,
+                         provenance=Provenance(format="basicsr", file=str(p), sha256={p.name: file_sha256(p)},
+                                               architecture={"generator": arch}, licence=BASICSR_LICENCE),
+                         notes={"purpose": "SR", "settings": settings, "padding": "none (BasicSR's test: the whole image)",
+                                "outscale": "lanczos4"})
         return LoadedModel(nets={"generator": net.to(device)}, task="sr", path=p, stored_card=card)
 
 

@@ -76,7 +76,9 @@ def example_inputs(model: Any, net: nn.Module, side: int | None = None, batch: i
     if side % multiple:
         raise OnnxError(f"input side {side} is not a multiple of the network's {multiple}")
     lo, hi = card.value_range
-    x = torch.rand(batch, conv.in_channels, side, side, generator=g) * (hi - lo) + lo
+    # an SR card's in_channels are the image's; the first conv may see more (Real-ESRGAN x2plus: pixel-unshuffled, 12)
+    channels = int(card.in_channels) if card.task == "sr" and card.in_channels else conv.in_channels
+    x = torch.rand(batch, channels, side, side, generator=g) * (hi - lo) + lo
     return {"image": x}, {"image": {0: "batch", 2: "height", 3: "width"}}
 
 

@@ -71,13 +71,9 @@ def test_a_windowed_transformer_runs_whole_and_says_tiling_is_discouraged(tmp_pa
     assert card.provenance.architecture == {"generator": "SwinIR"} and card.scale == 2
     assert card.dtypes == ("float32", "bfloat16")  # spandrel: SwinIR has no fp16
     assert card.tiling == "none" and card.notes["spandrel_tiling"] == "discouraged"
-    img = _image(10, 7, seed=3)  # below spandrel's minimum side for it: padded as spandrel's own call pads
+    img = _image(10, 7, seed=3)  # below spandrel's minimum side (16): mirrored up to it, as SwinIR's script mirrors
     out = SuperResolutionPipeline(model, tile=0)(img)
-    from spandrel import ModelLoader
-
-    peer = ModelLoader().load_from_state_dict(net.state_dict())  # spandrel's own call (what chaiNNer runs)
-    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
-    want = peer(x).clamp(0, 1)[0].permute(1, 2, 0).mul(255).round().to(torch.uint8).numpy()
+    want = _reference(net, np.pad(img, ((0, 6), (0, 9), (0, 0)), mode="symmetric"))[:20, :14]
     assert out.shape == (20, 14, 3) and np.abs(out.astype(int) - want.astype(int)).max() <= 1
 
 
@@ -225,7 +221,8 @@ def test_the_card_carries_the_architecture_licence(tmp_path: Path) -> None:
     torch.save({"params": Compact(num_feat=8, num_conv=2, upscale=2).state_dict()}, g)
     card = load_model(g, device="cpu").card
     assert card.provenance.licence.startswith("BSD-3-Clause") and "licence_note" not in card.notes
-    assert licence_of("OmniSR") == ("unknown", None)  # not verified: said so, not guessed
+    assert licence_of("OmniSR") == ("Apache-2.0 (Francis0625/Omni-SR)", None)  # its README's licence
+    assert licence_of("RCAN") == ("unknown", None)  # not verified: said so, not guessed
     lic, note = licence_of("GFPGAN")
     assert lic == "unknown" and "commercial" in note
 

@@ -49,6 +49,53 @@ def test_train_init_takes_a_real_esrgan_file(tmp_path: Path) -> None:
     assert msg.startswith(f"train.init.generator: {f}: weights do not fit SRVGGNetCompact: missing body.") and "\n" not in msg
 
 
+@pytest.mark.filterwarnings("ignore:torch.meshgrid")
+def test_train_init_takes_the_original_esrgan_layouts(tmp_path: Path) -> None:
+    """``train.init.generator: RRDB_ESRGAN_x4.pth`` in the original ESRGAN repository's layouts (the
+    ``nn.Sequential`` one, ``model.0.weight``, ``model.1.sub.N.RDB1.conv1.0.weight``, … — spandrel's
+    ESRGAN class keeps it — and its later ``RRDB_trunk`` one) starts i2i's ``rrdbnet`` with the
+    peer network's output; a mismatch is one line of missing and unexpected keys."""
+    from spandrel.architectures.ESRGAN.__arch.RRDB import RRDBNet as PeerRRDB
+
+    torch.manual_seed(12)
+    peer = PeerRRDB(num_filters=8, num_blocks=2, scale=4).eval()
+    with torch.no_grad():
+        for p in peer.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    old = peer.state_dict()
+    assert "model.1.sub.0.RDB1.conv1.0.weight" in old and "model.10.weight" in old  # the original release's keys
+    f = tmp_path / "RRDB_ESRGAN_x4.pth"
+    torch.save(old, f)
+    net = RRDBNet(scale=4, width=8, num_blocks=2, growth=32).eval()
+    load_init({"generator": net}, {"generator": str(f)})
+    x = torch.rand(1, 3, 11, 9)
+    with torch.no_grad():
+        assert (net(x) - peer(x)).abs().max().item() <= 1e-5
+    trunk = {"body.": "RRDB_trunk.", "conv_body.": "trunk_conv.", "conv_up1.": "upconv1.", "conv_up2.": "upconv2.",
+             "conv_hr.": "HRconv."}
+    later = {}
+    for k, v in net.state_dict().items():  # ESRGAN's RRDBNet_arch.py names
+        for new, was in trunk.items():
+            if k.startswith(new):
+                k = was + k[len(new):]
+                break
+        later[k.replace(".rdb", ".RDB")] = v
+    g = tmp_path / "RRDB_ESRGAN_x4_trunk.pth"
+    torch.save(later, g)
+    again = RRDBNet(scale=4, width=8, num_blocks=2, growth=32).eval()
+    load_init({"generator": again}, {"generator": str(g)})
+    assert _same(again, net)
+    with pytest.raises(CheckpointError) as e:  # the configured network has 1 block, the file 2
+        load_init({"generator": RRDBNet(scale=4, width=8, num_blocks=1, growth=32)}, {"generator": str(f)})
+    msg = str(e.value)
+    assert msg.startswith(f"train.init.generator: {f}: weights do not fit RRDBNet: unexpected body.1.rdb1.conv1.bias")
+    assert "\n" not in msg
+    h = tmp_path / "RRDB_ESRGAN_x2.pth"  # one upsampling (an ×2 ESRGAN): i2i's rrdbnet has no such layout
+    torch.save(PeerRRDB(num_filters=8, num_blocks=2, scale=2).state_dict(), h)
+    with pytest.raises(CheckpointError, match=r"weights do not fit RRDBNet: missing conv_up2.bias, conv_up2.weight$"):
+        load_init({"generator": RRDBNet(scale=4, width=8, num_blocks=2, growth=32)}, {"generator": str(h)})
+
+
 def test_train_init_takes_a_junyanz_generator(tmp_path: Path) -> None:
     ref = _randomise(RefUnet(3, 3, 7, 4, "instance"), seed=1)
     f = tmp_path / "latest_net_G.pth"
@@ -93,6 +140,25 @@ def test_export_peer_is_loaded_by_spandrel_with_the_same_output(tmp_path: Path, 
     with torch.no_grad():
         assert (peer(x) - net.eval()(x).clamp(0, 1)).abs().max().item() <= 1e-5  # spandrel's call clamps
     assert run(export_main, [str(src), "--format", "peer", "-o", str(out)]) == 2  # never replaced
+
+
+@pytest.mark.parametrize("kind", ["msrresnet", "edsr"])
+def test_export_peer_of_basicsr_networks_reads_back(tmp_path: Path, kind: str) -> None:
+    """i2i's msrresnet / edsr written back as BasicSR's release file (``params_ema``, BasicSR's keys)
+    and read by i2i's BasicSR reader (spandrel has none for them) with the same output."""
+    from i2i.commands import export_peer
+    from i2i.nn.msrresnet import EDSR, MSRResNet
+
+    torch.manual_seed(13)
+    net = (MSRResNet if kind == "msrresnet" else EDSR)(scale=2, width=8, num_blocks=1).eval()
+    src = _export(tmp_path, {"type": kind, "scale": 2, "width": 8, "num_blocks": 1}, net)
+    out = export_peer(src, tmp_path / "net_g_latest.pth")
+    assert list(torch.load(out, weights_only=True)) == ["params_ema"]
+    model = load_model(out, device="cpu")
+    assert model.card.provenance.architecture == {"generator": "MSRResNet" if kind == "msrresnet" else "EDSR"}
+    x = torch.rand(1, 3, 10, 12)
+    with torch.no_grad():
+        assert (model.generator(x) - net(x)).abs().max().item() <= 1e-5
 
 
 def test_export_peer_of_junyanz_generators_loads_in_their_layout(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

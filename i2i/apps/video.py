@@ -299,7 +299,6 @@ def _sr_batch(pipe: Any, frames: list[np.ndarray]) -> list[np.ndarray]:
     """N RGB uint8 frames of one size through the SR tiling at once; each equals ``pipe(frame)``."""
     import torch
 
-    from ..data.resize import imresize
     from ..pipelines.super_resolution import sr_tiles
 
     h, w, _ = frames[0].shape
@@ -308,8 +307,7 @@ def _sr_batch(pipe: Any, frames: list[np.ndarray]) -> list[np.ndarray]:
                   batch=pipe.tile_batch)
     out = [np.ascontiguousarray(x.permute(1, 2, 0).numpy()) for x in sr]
     if pipe.outscale is not None and pipe.outscale != pipe.scale:
-        size = (max(1, round(h * pipe.outscale)), max(1, round(w * pipe.outscale)))
-        out = [imresize(o, size=size) for o in out]
+        out = [pipe.to_outscale(o, h, w) for o in out]  # the pipeline's resize (the field's files: RealESRGANer's)
     return out
 
 

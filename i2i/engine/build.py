@@ -24,6 +24,7 @@ from .. import runs
 from ..config import Config, DataConfig, data_config, missing_path, resolve_path
 from ..errors import ConfigError
 from ..junyanz import is_junyanz, junyanz_generator
+from ..nn.rrdbnet import basicsr_keys
 from ..recipes.base import Recipe
 from ..registry import DATASETS, LOSSES, RECIPES, build_network_bounded
 from ..weight_files import is_weights_file, read_state_dict
@@ -58,14 +59,15 @@ def load_init(models: dict[str, nn.Module], init: dict[str, str]) -> None:
 def init_weights_from_file(path: Path, where: str) -> dict[str, Tensor]:
     """A foreign weights file as a state dict of i2i's own networks (issue 24, part B):
     Real-ESRGAN / BasicSR files (``params_ema``, ``params``, …) hold i2i's ``rrdbnet`` and
-    ``srvgg_compact`` keys as they are; a junyanz pix2pix/CycleGAN generator is mapped onto i2i's
+    ``srvgg_compact`` keys as they are, the original ESRGAN repository's files (``RRDB_ESRGAN_x4.pth``)
+    are renamed to them (:func:`i2i.nn.rrdbnet.basicsr_keys`); a junyanz pix2pix/CycleGAN generator is mapped onto i2i's
     U-Net / ResNet generator (:mod:`i2i.junyanz`). Read safely (:func:`i2i.weight_files.read_state_dict`);
     a mismatch with the configured network is then one line of missing and unexpected keys."""
     sd = read_state_dict(path)
     if is_junyanz(sd):
         net, _ = junyanz_generator(sd, where)
         return net.state_dict()
-    return sd
+    return basicsr_keys(sd)  # ESRGAN's own two layouts (RRDB_ESRGAN_x4.pth: model.0, model.1.sub.…) -> rrdbnet's
 
 
 def build_dataset(data: DataConfig | dict[str, Any], split: str, root: str | None = None, root_key: str = "data.root",

@@ -3,6 +3,7 @@ from . import (  # noqa: F401
     blocks,
     dcgan,
     mlp,
+    msrresnet,
     patchgan,
     resnet_generator,
     rrdbnet,

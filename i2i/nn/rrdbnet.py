@@ -26,7 +26,10 @@ runs at a quarter of the output resolution::
 State-dict keys follow BasicSR's / Real-ESRGAN's ``RRDBNet`` (``basicsr/archs/rrdbnet_arch.py``):
 ``conv_first``, ``body.N.rdb{1,2,3}.conv{1..5}``, ``conv_body``, ``conv_up1``, ``conv_up2``,
 ``conv_hr``, ``conv_last`` (each ``.weight`` and ``.bias``), so their weight files
-(``RealESRGAN_x4plus.pth``'s ``params_ema``) load with plain ``load_state_dict``.
+(``RealESRGAN_x4plus.pth``'s ``params_ema``) load with plain ``load_state_dict``. The original
+ESRGAN repository's two earlier layouts (the ``nn.Sequential`` one of ``RRDB_ESRGAN_x4.pth``:
+``model.0``, ``model.1.sub.N.RDBk.convj.0``, …; and its later ``RRDB_trunk`` / ``trunk_conv`` /
+``HRconv`` one) are renamed to these keys by :func:`basicsr_keys`.
 
 Initialisation: the dense-block convolutions get Kaiming-normal (fan-in, gain √2) weights
 scaled by 0.1 and zero bias (ESRGAN §3.1, as BasicSR's ``default_init_weights(..., 0.1)``);
@@ -37,6 +40,8 @@ tests/test_nn_rrdbnet.py).
 """
 from __future__ import annotations
 
+import re
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -44,7 +49,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..registry import GENERATORS
 
-__all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock"]
+__all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock", "basicsr_keys"]
 
 SCALES = (1, 2, 4)
 
@@ -149,3 +154,53 @@ class RRDBNet(nn.Module):
     def predict(self, x: Tensor) -> Tensor:
         """Inference: forward clamped to the image range [0, 1]."""
         return self(x).clamp_(0.0, 1.0)
+
+
+_OLD_DENSE = re.compile(r"model\.1\.sub\.(\d+)\.RDB([123])\.conv([1-5])\.0\.(weight|bias)")
+_OLD_TOP = re.compile(r"model\.(\d+)\.(weight|bias)")
+_OLD_BODY = re.compile(r"model\.1\.sub\.(\d+)\.(weight|bias)")
+_TRUNK = {"RRDB_trunk.": "body.", "trunk_conv.": "conv_body.", "upconv1.": "conv_up1.", "upconv2.": "conv_up2.",
+          "HRconv.": "conv_hr."}
+
+
+def basicsr_keys(sd: dict[str, Tensor]) -> dict[str, Tensor]:
+    """An ESRGAN state dict in either of the original ESRGAN repository's layouts renamed to BasicSR's
+    (this module's) keys; any other state dict is returned as it is.
+
+    - ``nn.Sequential`` layout (``RRDB_ESRGAN_x4.pth``, ESRGAN's ``architecture.py``): ``model.0`` ->
+      ``conv_first``; ``model.1.sub.N.RDBk.convj.0`` -> ``body.N.rdbk.convj``; the last ``model.1.sub.B``
+      -> ``conv_body``; then per ×2 upsampling (nearest, conv, LReLU: three entries) ``model.3``,
+      ``model.6`` -> ``conv_up1``, ``conv_up2``; after n of them ``model.(3n+2)`` -> ``conv_hr`` and
+      ``model.(3n+4)`` -> ``conv_last`` (×4: 8 and 10).
+    - ``RRDB_trunk`` layout (ESRGAN's ``RRDBNet_arch.py``): ``RRDB_trunk.N.RDBk`` -> ``body.N.rdbk``,
+      ``trunk_conv`` -> ``conv_body``, ``upconv1/2`` -> ``conv_up1/2``, ``HRconv`` -> ``conv_hr``.
+    A file with a different number of upsamplings (×2, ×8 ESRGAN) gets ``conv_upN`` names this
+    network does not have, so loading it reports them (missing / unexpected keys)."""
+    if "model.0.weight" in sd and any(_OLD_DENSE.fullmatch(k) for k in sd):
+        blocks = {int(m[1]) for k in sd if (m := _OLD_DENSE.fullmatch(k))}
+        top = sorted({int(m[1]) for k in sd if (m := _OLD_TOP.fullmatch(k))})
+        ups = [i for i in top if i >= 3 and i % 3 == 0]  # conv_hr (3n+2), conv_last (3n+4): not multiples of 3
+        names = {0: "conv_first", **{i: f"conv_up{j + 1}" for j, i in enumerate(ups)}}
+        n = len(ups)
+        names.update({3 * n + 2: "conv_hr", 3 * n + 4: "conv_last"})
+        out: dict[str, Tensor] = {}
+        for k, v in sd.items():
+            if m := _OLD_DENSE.fullmatch(k):
+                out[f"body.{m[1]}.rdb{m[2]}.conv{m[3]}.{m[4]}"] = v
+            elif (m := _OLD_BODY.fullmatch(k)) and int(m[1]) not in blocks:
+                out[f"conv_body.{m[2]}"] = v
+            elif (m := _OLD_TOP.fullmatch(k)) and int(m[1]) in names:
+                out[f"{names[int(m[1])]}.{m[2]}"] = v
+            else:
+                out[k] = v  # left as it is: reported as unexpected when loaded
+        return out
+    if "RRDB_trunk.0.RDB1.conv1.weight" in sd:
+        renamed = {}
+        for k, v in sd.items():
+            for old, new in _TRUNK.items():
+                if k.startswith(old):
+                    k = new + k[len(old):]
+                    break
+            renamed[k.replace(".RDB", ".rdb")] = v
+        return renamed
+    return sd

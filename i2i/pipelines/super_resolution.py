@@ -37,7 +37,7 @@ from ..errors import ConfigError
 from ..inference import LoadedModel, load_model
 from ..tiling import tiled_apply
 
-__all__ = ["SuperResolutionPipeline", "upscale", "receptive_radius", "default_overlap", "default_tile_batch",
+__all__ = ["SuperResolutionPipeline", "upscale", "lanczos4_resize", "receptive_radius", "default_overlap", "default_tile_batch",
            "probe_input", "scale_of", "sr_tiles", "DEFAULT_TILE"]
 
 DEFAULT_TILE = 192
@@ -146,7 +146,10 @@ class SuperResolutionPipeline:
         fast: run :func:`i2i.perf.fast_inference` (fp16 or bf16 autocast, see the module docstring).
         outscale: the output's factor when it is not the network's (Real-ESRGAN's ``--outscale``):
             the network's ×scale, then MATLAB bicubic (:func:`i2i.data.resize.imresize`) to
-            ``round(H · outscale)`` × ``round(W · outscale)``.
+            ``round(H · outscale)`` × ``round(W · outscale)``; for a model whose card says
+            ``notes["outscale"] == "lanczos4"`` (the field's files read through spandrel) what
+            Real-ESRGAN's ``RealESRGANer`` does instead: OpenCV's Lanczos-4 resize of the 8-bit output
+            to ``int(W · outscale)`` × ``int(H · outscale)`` (:func:`lanczos4_resize`).
 
     Calling it: see :meth:`__call__`; :meth:`tensor` for batches of float tensors.
     """
@@ -157,7 +160,9 @@ class SuperResolutionPipeline:
         self.scale = scale_of(model)
         if outscale is not None and not 0 < outscale <= 64:
             raise ConfigError(f"must be in (0, 64], got {outscale}", "outscale")
-        self.outscale = outscale  # the network's ×scale, then MATLAB bicubic to this factor
+        self.outscale = outscale  # the network's ×scale, then MATLAB bicubic (or the card's resize) to this factor
+        notes = model.card.notes if isinstance(model, LoadedModel) else {}
+        self.outscale_resize = "lanczos4" if notes.get("outscale") == "lanczos4" else "matlab_bicubic"
         if tile is not None and tile < 0:
             raise ConfigError(f"must be >= 0 (0 = no tiling), got {tile}", "tile")
         if overlap is not None and overlap < 0:
@@ -178,6 +183,16 @@ class SuperResolutionPipeline:
         self.generator = G
         self.progress: Callable[[int, int], None] | None = None
         """``progress(done, total)`` tiles of the image being upscaled (the tools' tile bar)."""
+
+    def to_outscale(self, out: np.ndarray, h: int, w: int) -> np.ndarray:
+        """The ×scale output (H·s, W·s, C) of an h × w image resized for ``outscale``: MATLAB
+        bicubic to round(h·outscale) × round(w·outscale), or for the field's files (the card's
+        ``notes.outscale: lanczos4``) RealESRGANer's OpenCV Lanczos-4 to int(h·outscale) × int(w·outscale)."""
+        if self.outscale is None:
+            return out
+        if self.outscale_resize == "lanczos4":
+            return lanczos4_resize(out, (max(1, int(h * self.outscale)), max(1, int(w * self.outscale))))
+        return imresize(out, size=(max(1, round(h * self.outscale)), max(1, round(w * self.outscale))))
 
     def tensor(self, lr: Tensor) -> Tensor:
         """(N, 3, h, w) float in [0, 1] -> (N, 3, h·s, w·s) float32 in [0, 1], on the CPU."""
@@ -223,11 +238,20 @@ class SuperResolutionPipeline:
             up = imresize(alpha, scale=float(s)).clamp_(0.0, 1.0)[0, 0]
             out[..., -1] = up.mul_(255.0).round_().to(torch.uint8).numpy() if as_u8 else up.numpy()
         if self.outscale is not None and self.outscale != s:
-            size = (max(1, round(h * self.outscale)), max(1, round(w * self.outscale)))
-            out = imresize(out, size=size)
+            out = self.to_outscale(out, h, w)
             if not as_u8:
                 out = np.clip(out, 0.0, 1.0).astype(np.float32)
         return out[..., 0] if c == 1 else out
+
+
+def lanczos4_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, C) uint8 or float32 -> (size[0], size[1], C), same dtype: OpenCV's ``INTER_LANCZOS4``
+    resize (8×8 Lanczos window), the one Real-ESRGAN's ``RealESRGANer.enhance`` applies for
+    ``--outscale`` (uint8 saturates to [0, 255])."""
+    import cv2
+
+    out = cv2.resize(np.ascontiguousarray(image), (size[1], size[0]), interpolation=cv2.INTER_LANCZOS4)
+    return out[..., None] if out.ndim == 2 else out
 
 
 def upscale(model_or_path: LoadedModel | nn.Module | str | Path | None, image: np.ndarray | Tensor,

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "typecheck", "registry", "distributed", "perf", "tiling", "task_table"),  # foundation
     ("nn", "losses", "data", "metrics", "card"),
     ("recipes", "config"),  # config validates against the recipes' declarations
-    ("runs", "weight_files", "junyanz"),  # a foreign weights file: read for the readers and for train.init
+    ("runs", "weight_files", "junyanz", "basicsr_files"),  # a foreign weights file: read for the readers and for train.init
     ("engine",),
     ("pipelines", "inference", "readers", "foreign", "onnx_export", "hub"),
     ("apps", "cli", "commands"),
@@ -101,8 +101,8 @@ def test_the_walker_sees_lazy_relative_and_absolute_imports() -> None:
 
 # ----------------------------------------------------------------------------- the running wing
 RUNNING_WING = sorted([*(PKG / "pipelines").glob("*.py"),
-                       *(PKG / m for m in ("inference.py", "readers.py", "foreign.py", "junyanz.py", "weight_files.py", "card.py",
-                                           "task_table.py"))])
+                       *(PKG / m for m in ("inference.py", "readers.py", "foreign.py", "junyanz.py", "basicsr_files.py",
+                                           "weight_files.py", "card.py", "task_table.py"))])
 TRAINING_WING = ("i2i.recipes", "i2i.engine", "i2i.losses", "i2i.data.base", "i2i.data.digits", "i2i.data.paired",
                  "i2i.data.segmentation", "i2i.data.super_resolution", "i2i.data.unpaired", "i2i.data.transforms")
 """What running a model must not import: the recipes, the engine, the losses and the training
