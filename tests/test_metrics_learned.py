@@ -9,6 +9,7 @@ import pytest
 import torch
 import torchvision
 
+from i2i.errors import MetricError
 from i2i.metrics import learned as ml
 
 
@@ -57,18 +58,27 @@ def _fake_state_dict(builder: str) -> dict[str, torch.Tensor]:
 
 
 def test_present_backbones_are_used_without_download(hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from torchvision.models._api import WeightsEnum
+    from torchvision.models import WeightsEnum
 
+    unsafe = WeightsEnum.get_state_dict
     hub.mkdir(parents=True)
     for b in ml.BACKBONES.values():
-        (hub / b.file).write_bytes(b"")  # present: torchvision's loader is stubbed below
+        (hub / b.file).write_bytes(b"")  # present (the 0.2 / 0.5 GB contents are stood in for below)
     by_file = {b.file: b.builder for b in ml.BACKBONES.values()}
-    monkeypatch.setattr(WeightsEnum, "get_state_dict", lambda self, *a, **k: _fake_state_dict(by_file[Path(self.url).name]))
+    loaded: list[str] = []
+
+    def fake_load(path: Path) -> dict[str, torch.Tensor]:  # what load_backbone would read from the file
+        loaded.append(path.name)
+        return _fake_state_dict(by_file[path.name])
+
+    monkeypatch.setattr(ml, "load_backbone", fake_load)
     # the ImageNet classifiers (120 M parameters, unused by the metrics) need no random init here: it is overwritten
     monkeypatch.setattr(torch.nn.Linear, "reset_parameters", lambda self: None)
 
     lm = ml.LearnedMetrics()
     assert lm.names == ["lpips", "dists"] and lm.notes == []
+    # torchvision's loader went through load_backbone (weights_only), once per network, and is restored
+    assert loaded == ["alexnet-owt-7be5be79.pth", "vgg16-397923af.pth"] and WeightsEnum.get_state_dict is unsafe
     g = torch.Generator().manual_seed(1)
     x = torch.rand(1, 3, 48, 64, generator=g)
     y = (x + 0.2 * torch.randn(x.shape, generator=g)).clamp(0, 1)
@@ -81,6 +91,7 @@ def test_present_backbones_are_used_without_download(hub: Path, monkeypatch: pyt
     from torchmetrics.functional.image.lpips import learned_perceptual_image_patch_similarity
 
     a, b = torch.round(x * 255) / 255, torch.round(y * 255) / 255
+    monkeypatch.setattr(WeightsEnum, "get_state_dict", lambda self, *a, **k: _fake_state_dict(by_file[Path(self.url).name]))
     assert got["lpips"] == pytest.approx(learned_perceptual_image_patch_similarity(a, b, "alex", normalize=True).item(),
                                          rel=1e-5)
     assert got["dists"] == pytest.approx(deep_image_structure_and_texture_similarity(a, b).item(), rel=1e-5)
@@ -91,3 +102,21 @@ def test_bad_pairs_are_refused(hub: Path) -> None:
         ml.LearnedMetrics(("fid",))
     with pytest.raises(ValueError, match=r"\(1, 3, H, W\)"):
         ml.LearnedMetrics()(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))
+
+
+def test_load_backbone_runs_no_code(tmp_path: Path) -> None:
+    """Only tensors come out of a cached file: a pickle that would run code is refused in one line."""
+    good = tmp_path / "good.pth"
+    torch.save({"features.0.weight": torch.ones(2, 3)}, good)
+    assert torch.equal(ml.load_backbone(good)["features.0.weight"], torch.ones(2, 3))
+
+    class Payload:
+        def __reduce__(self):  # unpickling would call print(...)
+            return (print, ("code ran",))
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"x": Payload()}, evil)
+    with pytest.raises(MetricError, match="weights_only=True"):
+        ml.load_backbone(evil)
+    with pytest.raises(MetricError, match="missing"):
+        ml.load_backbone(tmp_path / "absent.pth")

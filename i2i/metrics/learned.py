@@ -10,13 +10,18 @@ The metrics' own small weights (LPIPS's linear heads, DISTS's α/β) ship inside
 the backbones are torchvision's ImageNet weights, which torchvision would *download* into the torch hub
 cache (``$TORCH_HOME/hub/checkpoints``, default ``~/.cache/torch/hub/checkpoints``). i2i never downloads
 at run time: :func:`missing` checks for the file first and, when it is absent, gives one line naming the
-file and how to get it; the caller then skips that metric and reports everything else.
+file and how to get it; the caller then skips that metric and reports everything else. torchvision
+would also unpickle that file with ``weights_only=False``; while the networks are built, its loader is
+replaced by :func:`load_backbone` (``torch.load(..., weights_only=True)``, the cached file only), so no
+code in a weights file ever runs and nothing is fetched.
 
 Images are quantised to 8 bits first (:func:`i2i.metrics.image.quantize`, the images as saved), then
 given to the networks as RGB in [0, 1] (LPIPS with ``normalize=True`` maps them to [-1, 1]).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +29,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..errors import MetricError
 from .image import quantize
 
-__all__ = ["BACKBONES", "LearnedMetrics", "backbone_file", "missing"]
+__all__ = ["BACKBONES", "LearnedMetrics", "backbone_file", "load_backbone", "missing"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,38 @@ def missing(metric: str) -> str | None:
             f"(weights='DEFAULT')\", or save {b.url} there")
 
 
+def load_backbone(path: Path) -> dict[str, Tensor]:
+    """A cached torchvision weights file as a state dict, with ``weights_only=True`` (never a download)."""
+    if not path.is_file():
+        raise MetricError(f"{path}: missing (nothing is downloaded at run time)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001  UnpicklingError for unsafe globals, RuntimeError for corrupt zips (as i2i.runs.safe_torch_load)
+        raise MetricError(f"{path}: not a weights file that loads with weights_only=True "
+                          f"({type(e).__name__}: {' '.join(str(e).split())[:160]})") from None
+    if not isinstance(state, dict):
+        raise MetricError(f"{path}: expected a state dict, got {type(state).__name__}")
+    return state
+
+
+@contextmanager
+def _cached_weights_only() -> Iterator[None]:
+    """While building torchmetrics' networks: torchvision's ``WeightsEnum.get_state_dict`` reads the hub
+    cache through :func:`load_backbone` instead of ``load_state_dict_from_url`` (download, full unpickle)."""
+    from torchvision.models import WeightsEnum
+
+    original = WeightsEnum.get_state_dict
+
+    def from_cache(self: WeightsEnum, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
+        return load_backbone(Path(torch.hub.get_dir()) / "checkpoints" / Path(self.url).name)
+
+    WeightsEnum.get_state_dict = from_cache  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        WeightsEnum.get_state_dict = original  # type: ignore[method-assign]
+
+
 class LearnedMetrics:
     """LPIPS and/or DISTS per image pair, each only if its backbone is cached locally.
 
@@ -95,7 +133,8 @@ class LearnedMetrics:
             if why is not None:
                 self.notes.append(why)
                 continue
-            self._nets[m] = self._build(m)
+            with _cached_weights_only():
+                self._nets[m] = self._build(m)
 
     def _build(self, metric: str) -> Any:
         if metric == "lpips":
