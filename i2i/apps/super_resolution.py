@@ -15,7 +15,10 @@ Evaluation: PSNR/SSIM on RGB and BT.601 Y, ``crop_border = scale``, 8-bit quanti
 (:mod:`i2i.metrics.image`), of the model and of MATLAB bicubic, per image and averaged, on
 ``--data`` (HR images, LR by MATLAB bicubic; or ``hr/`` + ``lr/``) or the model's own
 validation split as whole images (``srresnet_x4``: the photo corpus's ``val/``;
-``srresnet_x4_small``: scikit-image's chelsea, coffee, coins, brick).
+``srresnet_x4_small``: scikit-image's chelsea, coffee, coins, brick). ``--degrade``: the LR images are
+made from ``--data``'s HR photos by Real-ESRGAN's degradation, as ``tools/degrade.py`` makes them (same
+``--seed``, same pairs, same numbers); ``--perceptual`` (implied) adds NIQE (:mod:`i2i.metrics.niqe`) of
+the model, bicubic and the HR, and LPIPS/DISTS (:mod:`i2i.metrics.learned`) where their backbones are cached.
 """
 from __future__ import annotations
 
