@@ -135,3 +135,13 @@ def test_the_seed_reaches_the_generator() -> None:
     assert file_seed(0, "a.png") != file_seed(0, "b.png")
     draws = {torch.rand(1, generator=torch.Generator().manual_seed(file_seed(s, "x.png"))).item() for s in range(5)}
     assert len(draws) == 5
+
+
+def test_a_broken_photo_is_named(export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "photos"
+    src.mkdir()
+    (src / "broken.png").write_bytes(b"not a png")
+    assert run(load_tool("eval").main, ["--task", "sr", "--checkpoint", str(export), "--device", "cpu",
+                                        "--data", str(src), "--degrade"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "broken.png" in err[0]

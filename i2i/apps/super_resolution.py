@@ -138,14 +138,16 @@ class DegradedFolder:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        from ..errors import I2IError
+        from ..errors import DataError, I2IError
         from .degrade import degrade_file
 
         path = self.paths[i]
         try:
             hr, lr = degrade_file(path, path.relative_to(self.root), self.seed, self.cfg)
-        except I2IError as e:
-            raise type(e)(f"{path}: {e}") from None
+        except I2IError as e:  # one line that names the file
+            if str(path) in str(e):
+                raise
+            raise DataError(f"{path}: {e}") from None
 
         def as_8bit(a: np.ndarray) -> torch.Tensor:  # the pairs as saved to and read back from 8-bit PNGs
             u8 = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
