@@ -26,8 +26,12 @@ from ..errors import ConfigError, I2IError
 
 
 def file_seed(seed: int, relative: str) -> int:
-    """The generator seed of one file: ``seed`` and the CRC-32 of its relative POSIX path."""
-    return (int(seed) & 0xFFFFFFFF) << 32 | zlib.crc32(relative.encode("utf-8"))
+    """The generator seed of one file: the CRC-32 of its relative POSIX path, started from ``seed``.
+
+    32 bits, because torch's CPU generator (mt19937) keeps only the low 32 bits of a seed (an earlier
+    ``seed << 32 | crc`` lost ``seed`` entirely). For one path, different seeds below 2³² give
+    different values (a CRC is an invertible affine map of its start value)."""
+    return zlib.crc32(relative.encode("utf-8"), int(seed) & 0xFFFFFFFF)
 
 
 def load_config(path: str | None, scale: int | None) -> DegradationConfig:
@@ -64,6 +68,16 @@ def degrade_image(image: np.ndarray, seed: int, cfg: DegradationConfig, usm: boo
     return hr[0].permute(1, 2, 0).cpu().numpy(), lr[0].permute(1, 2, 0).cpu().numpy()
 
 
+def degrade_file(path: Path, relative: Path, seed: int, cfg: DegradationConfig, usm: bool = False,
+                 device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """One photo file -> (cropped HR, LR), (h, w, 3) float32 in [0, 1]: what ``tools/degrade.py`` writes for it.
+
+    ``relative`` is the file's path below the folder given to the tool (its random stream's key), so
+    ``i2i-eval --degrade`` (:func:`i2i.apps.super_resolution.evaluate`) makes the same pairs in memory."""
+    image = read_image(path, "RGB", dtype="float32")
+    return degrade_image(image, file_seed(seed, relative.as_posix()), cfg, usm, device)
+
+
 def degrade_folder(src: str | Path, dst: str | Path, seed: int = 0, cfg: DegradationConfig | None = None,
                    hr_dir: str | Path | None = None, usm: bool = False, recursive: bool = False,
                    device: torch.device | str = "cpu") -> tuple[list[Path], list[str]]:
@@ -79,8 +93,7 @@ def degrade_folder(src: str | Path, dst: str | Path, seed: int = 0, cfg: Degrada
     for path in files:
         rel = path.relative_to(src)
         try:
-            image = read_image(path, "RGB", dtype="float32")
-            hr, lr = degrade_image(image, file_seed(seed, rel.as_posix()), cfg, usm, device)
+            hr, lr = degrade_file(path, rel, seed, cfg, usm, device)
             out = save_image((dst / rel).with_suffix(".png"), lr)
             if hr_dir is not None:
                 save_image((Path(hr_dir) / rel).with_suffix(".png"), hr)
