@@ -26,6 +26,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_MODELS = {
     "srresnet_x4": WEIGHTS_DIR / "srresnet_x4",              # the paper's size: 64 channels, 16 blocks
     "srresnet_x4_small": WEIGHTS_DIR / "srresnet_x4_small",  # 32 channels, 8 blocks: ~6x less compute
+    "realesrnet_x4": WEIGHTS_DIR / "realesrnet_x4",          # real-world SR: SRVGGNetCompact on degraded photos
 }
 DEFAULT_SHIPPED = {"sr": "srresnet_x4"}
 SHIPPED = {task: SHIPPED_MODELS[name] for task, name in DEFAULT_SHIPPED.items()}

@@ -217,7 +217,7 @@ def test_model_flag_picks_each_shipped_model(tmp_path: Path, capsys: pytest.Capt
         results[name] = m["psnr_y"]
     assert len(set(results.values())) == len(results)  # different networks, different outputs
     assert run(_tool("eval").main, ["--task", "sr", "--model", "nope", "--data", str(hr_dir)]) == 2
-    assert "--model: no shipped model 'nope'; expected one of srresnet_x4, srresnet_x4_small" in capsys.readouterr().err
+    assert "--model: no shipped model 'nope'; expected one of srresnet_x4, srresnet_x4_small, realesrnet_x4" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run(_tool("infer").main, ["--task", "sr", "--model", present[0], "--checkpoint", "x", str(hr_dir / "a.png")])
     assert "give --model or --checkpoint, not both" in capsys.readouterr().err

@@ -83,5 +83,5 @@ def test_shipped_model_names() -> None:
 
     assert shipped_model("srresnet_x4_small") == SHIPPED_MODELS["srresnet_x4_small"]
     assert SHIPPED["sr"] == SHIPPED_MODELS[DEFAULT_SHIPPED["sr"]]
-    with pytest.raises(CheckpointError, match=r"^--model: no shipped model 'x'; expected one of srresnet_x4, srresnet_x4_small$"):
+    with pytest.raises(CheckpointError, match=r"^--model: no shipped model 'x'; expected one of srresnet_x4, srresnet_x4_small, realesrnet_x4$"):
         shipped_model("x")

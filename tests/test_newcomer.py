@@ -33,7 +33,7 @@ def test_shipped_models_by_name_everywhere(tmp_path: Path, monkeypatch: pytest.M
     os.makedirs("srresnet_x4")  # a local folder of that name wins over the shipped model
     with pytest.raises(CheckpointError, match=r"^srresnet_x4: neither an export"):
         load_model("srresnet_x4", device="cpu")
-    with pytest.raises(CheckpointError, match=r"not a shipped model \(srresnet_x4, srresnet_x4_small\)"):
+    with pytest.raises(CheckpointError, match=r"not a shipped model \(srresnet_x4, srresnet_x4_small, realesrnet_x4\)"):
         i2i.from_pretrained("srresnet_x9")
 
 

@@ -103,7 +103,7 @@ def overview(tool: str) -> str:
     from ..inference import DEFAULT_SHIPPED, SHIPPED_MODELS
     from ..task_table import TASKS
 
-    what = {"sr": "super-resolution: upscale images, folders or videos (ships srresnet_x4, srresnet_x4_small)",
+    what = {"sr": "super-resolution: upscale images, folders or videos (ships srresnet_x4, srresnet_x4_small, and realesrnet_x4 for real-world photos)",
             "sketch2photo": "pix2pix: a sketch (or a photo, sketched first) to a photo",
             "seg": "semantic segmentation: masks and overlays",
             "digits": "digit GANs: generate digits, per label for the conditional ones",
