@@ -98,7 +98,8 @@ def _report() -> dict:
                                           "tiled: i2i (default, exact) vs peer whole",
                                           "peer tiled vs peer whole (the peer's seams)")}
     comparisons["peer tiled vs peer whole (the peer's seams)"].update(mean=0.6, p999=7.0, within_goal=False)
-    ratios = {"i2i_fp32": 0.5, "i2i_fp32_pad10": 1.2, "i2i_fast": 1.0, "i2i_fast_pad10": 2.4}
+    ratios = {"i2i_fp32": 0.5, "i2i_fp32_pad10": 1.2, "i2i_fast": 1.0, "i2i_fast_pad10": 2.4, "i2i_fp32_whole": 1.1,
+              "i2i_fast_whole": 2.2}
     return {"schema": 1, "meta": {}, "weights": {}, "shapes": {},
             "parity": {"srvgg": {"comparisons": comparisons}},
             "speed": {"srvgg": {"median_s": {}, "times_s": {}, "ratio_peer_over_i2i": ratios}},
@@ -111,7 +112,7 @@ def test_summary_and_report_layout() -> None:
     r["summary"] = s = bp.summary(r)
     assert s["parity_srvgg_whole"] is True and s["parity_srvgg_tiled_exact_vs_peer_whole"] is True
     assert s["peer_srvgg_seams_mean_p999"] == [0.6, 7.0]
-    assert s["speed_srvgg_fp32_pad10"] == 1.2 and s["speed_srvgg_fast_pad10"] == 2.4
+    assert s["speed_srvgg_fp32_pad10"] == 1.2 and s["speed_srvgg_fast_pad10"] == 2.4 and s["speed_srvgg_fast_whole"] == 2.2
     assert s["big_rss_mib"] == 1000.0 and s["rss_srvgg_i2i_over_peer"] == {"i2i_fp32": 0.9}
     assert bp.check_report(r) == []
     del r["summary"], r["parity"]["srvgg"]["comparisons"]["whole: i2i vs peer"]["p999"], r["speed"]["srvgg"]["times_s"]

@@ -33,7 +33,9 @@ Targets (``--targets``; all by default):
   process; the peer: ``RealESRGANer.enhance`` in a persistent subprocess — start-up, model load and
   PNG decode/encode are not counted on either side; the pipe's round trip, < 1 ms, is). Configurations:
   ``peer_fp32``; ``i2i_fp32`` (the default: exact tile context); ``i2i_fp32_pad10`` (``--tile-overlap 10``,
-  the peer's work); ``i2i_fast`` / ``i2i_fast_pad10`` (``--fast``). Ratios: peer time / i2i time.
+  the peer's work); ``i2i_fast`` / ``i2i_fast_pad10`` (``--fast``); and the whole image (tile 0):
+  ``peer_fp32_whole``, ``i2i_fp32_whole``, ``i2i_fast_whole``. Ratios: peer time / i2i time, each
+  against the peer at the same tile.
   Threads: both ``--threads`` (default: torch's). This process runs ``i2i.perf.tune_allocator`` as
   ``i2i-infer`` does; the peer runs with glibc's defaults, as it does.
 * ``rss``: peak RSS (``VmHWM``) of fresh processes, each a whole command — ``i2i-infer`` (read, upscale,
@@ -370,19 +372,24 @@ def run_speed(arch: str, weights: Path, work: Path, shape: dict[str, Any], peer_
         "i2i_fp32_pad10": SuperResolutionPipeline(load_model(weights, device="cpu"), tile=tile, overlap=10),
         "i2i_fast": SuperResolutionPipeline(load_model(weights, device="cpu"), tile=tile, fast=True),
         "i2i_fast_pad10": SuperResolutionPipeline(load_model(weights, device="cpu"), tile=tile, overlap=10, fast=True),
+        "i2i_fp32_whole": SuperResolutionPipeline(load_model(weights, device="cpu"), tile=0),
+        "i2i_fast_whole": SuperResolutionPipeline(load_model(weights, device="cpu"), tile=0, fast=True),
     }
-    peer = PeerServer(peer_python, weights, img, tile, threads)
+    peers = {"peer_fp32": PeerServer(peer_python, weights, img, tile, threads),
+             "peer_fp32_whole": PeerServer(peer_python, weights, img, 0, threads)}
     try:
-        fns: dict[str, Callable[[], Any]] = {"peer_fp32": peer.run}
+        fns: dict[str, Callable[[], Any]] = {k: s.run for k, s in peers.items()}
         fns.update({k: (lambda p=p: p(arr)) for k, p in pipes.items()})
         times = interleaved(fns, shape["warmup"], shape["iters"], torch.device("cpu"), log)
     finally:
-        peer.close()
+        for s in peers.values():
+            s.close()
     med = {k: statistics.median(v) for k, v in times.items()}
+    ratios = {k: med["peer_fp32_whole" if k.endswith("_whole") else "peer_fp32"] / med[k] for k in pipes}
     return {"shape": shape, "input": [lr, lr, 3], "overlap": {k: p.overlap for k, p in pipes.items()},
-            "peer": {k: v for k, v in peer.info.items() if k != "ready"},
-            "peer_self_timed_s": peer.seconds[shape["warmup"]:], "median_s": med, "times_s": times,
-            "ratio_peer_over_i2i": {k: med["peer_fp32"] / med[k] for k in pipes}}
+            "peer": {k: v for k, v in peers["peer_fp32"].info.items() if k != "ready"},
+            "peer_self_timed_s": {k: s.seconds[shape["warmup"]:] for k, s in peers.items()},
+            "median_s": med, "times_s": times, "ratio_peer_over_i2i": ratios}
 
 
 def run_rss(arch: str, weights: Path, work: Path, shape: dict[str, Any], peer_python: str,
@@ -432,6 +439,8 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
         s[f"speed_{arch}_fp32_pad10"] = r["i2i_fp32_pad10"]
         s[f"speed_{arch}_fast_default"] = r["i2i_fast"]
         s[f"speed_{arch}_fast_pad10"] = r["i2i_fast_pad10"]
+        s[f"speed_{arch}_fp32_whole"] = r["i2i_fp32_whole"]
+        s[f"speed_{arch}_fast_whole"] = r["i2i_fast_whole"]
     for arch, rs in report.get("rss", {}).items():
         s[f"rss_{arch}_i2i_over_peer"] = rs["ratio_i2i_over_peer"]
     if "big" in report:
@@ -467,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
     ap.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
     ap.add_argument("--threads", type=int, default=None, help="torch threads on both sides (default: torch's)")
+    ap.add_argument("--set", action="append", default=[], metavar="TARGET.KEY=N",
+                    help="change one shape, e.g. speed.lr=32 speed.tile=16 speed.iters=3")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default=None, help="folder for the weights, photos and outputs (default: a temporary one)")
     ap.add_argument("--json", default=None, help="write the report here")
@@ -481,6 +492,13 @@ def main(argv: list[str] | None = None) -> int:
     malloc_tuned = tune_allocator()  # as i2i-infer does
     mode = "quick" if args.quick else "full" if args.full else "default"
     shapes = copy.deepcopy(QUICK if args.quick else FULL if args.full else SHAPES)
+    for s in args.set:
+        key, _, val = s.partition("=")
+        target, _, k = key.partition(".")
+        if shapes.get(target) is None or not k or not val.lstrip("-").isdigit():
+            raise SystemExit(f"bench_peers: --set {s!r}: expected TARGET.KEY=INTEGER, TARGET one of "
+                             f"{', '.join(t for t in shapes if shapes[t] is not None)}")
+        shapes[target][k] = int(val)
     blocks = RRDB_BLOCKS["quick" if args.quick else "default"]
     tmp = tempfile.TemporaryDirectory(prefix="bench_peers_") if args.work is None else None
     work = Path(args.work or tmp.name)  # type: ignore[union-attr]
