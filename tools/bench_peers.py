@@ -71,9 +71,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import numpy as np
+import torch
+from torch import nn
 
 PEER_SCRIPT = ROOT / "tools" / "peers" / "realesrgan_peer.py"
 ARCHS = ("rrdbnet", "srvgg")
@@ -260,7 +260,7 @@ def run_i2i(runs: list[list[str]], threads: int | None = None) -> dict[str, Any]
         env["OMP_NUM_THREADS"] = str(threads)
     t = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", I2I_CHILD, str(ROOT), str(report), json.dumps(runs)], capture_output=True,
-                       text=True, env=env)
+                       check=False, text=True, env=env)
     wall = time.perf_counter() - t
     if p.returncode != 0:
         raise RuntimeError(f"i2i-infer {runs}: exit {p.returncode}: {p.stderr.strip()[-800:]}")
@@ -277,7 +277,7 @@ def run_peer(peer_python: str, weights: Path, image: Path, outs: list[Path], til
     cmd = [peer_python, str(PEER_SCRIPT), str(weights), str(image), "--tile", *map(str, tiles), "--output",
            *map(str, outs), "--json", str(report)] + (["--threads", str(threads)] if threads else [])
     t = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tempfile.gettempdir(), env=_peer_env())
+    p = subprocess.run(cmd, capture_output=True, check=False, text=True, cwd=tempfile.gettempdir(), env=_peer_env())
     wall = time.perf_counter() - t
     if p.returncode != 0:
         raise RuntimeError(f"peer {' '.join(cmd[1:])}: exit {p.returncode}: {p.stderr.strip()[-800:]}")
@@ -297,7 +297,7 @@ class PeerServer:
     def __init__(self, peer_python: str, weights: Path, image: Path, tile: int, threads: int | None):
         cmd = [peer_python, str(PEER_SCRIPT), str(weights), str(image), "--tile", str(tile), "--serve"]
         cmd += ["--threads", str(threads)] if threads else []
-        self.err = tempfile.TemporaryFile()
+        self.err = tempfile.TemporaryFile()  # noqa: SIM115  (open while the server lives; closed in close())
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
                                   cwd=tempfile.gettempdir(), env=_peer_env())
         self.info = self._reply()

@@ -36,18 +36,18 @@ import time
 
 T_START = time.perf_counter()
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
 
-import cv2  # noqa: E402
-import torch  # noqa: E402
-from basicsr.archs.rrdbnet_arch import RRDBNet  # noqa: E402
-from realesrgan import RealESRGANer  # noqa: E402
-from realesrgan.archs.srvgg_arch import SRVGGNetCompact  # noqa: E402
+import cv2
+import torch
+from basicsr.archs.rrdbnet_arch import RRDBNet
+from realesrgan import RealESRGANer
+from realesrgan.archs.srvgg_arch import SRVGGNetCompact
 
 T_IMPORTED = time.perf_counter()
 
@@ -89,7 +89,7 @@ def build_model(path: str) -> tuple[torch.nn.Module, int, dict]:
     convs = sorted(int(k.split(".")[1]) for k in sd if k.startswith("body.") and sd[k].dim() == 4)
     feat, in_ch = sd["body.0.weight"].shape[:2]
     last = sd[f"body.{convs[-1]}.weight"].shape[0]
-    scale = int(round((last / in_ch) ** 0.5))
+    scale = round((last / in_ch) ** 0.5)
     act = "prelu" if "body.1.weight" in sd else "relu"
     info = {"arch": "SRVGGNetCompact", "num_feat": int(feat), "num_conv": len(convs) - 2, "upscale": scale, "act_type": act}
     return SRVGGNetCompact(num_in_ch=int(in_ch), num_out_ch=int(in_ch), num_feat=int(feat), num_conv=len(convs) - 2,
