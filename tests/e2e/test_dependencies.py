@@ -138,8 +138,33 @@ def problems(pyproject: Mapping, package: Mapping[str, str], tests: Mapping[str,
     return out
 
 
+PEER_SCRIPTS = ROOT / "tools" / "peers"
+"""Scripts run only by the bench venv's own python (tools/bench_peers.py starts them): they import the
+peers' code (realesrgan, basicsr), which must never become an i2i dependency, so they are not scanned
+(tests/e2e/test_layers.py checks that nothing in i2i/ or tools/ imports them)."""
+
+
 def _sources(*folders: str) -> dict[str, str]:
-    return {str(p.relative_to(ROOT)): p.read_text() for f in folders for p in sorted((ROOT / f).rglob("*.py"))}
+    return {str(p.relative_to(ROOT)): p.read_text() for f in folders for p in sorted((ROOT / f).rglob("*.py"))
+            if PEER_SCRIPTS not in p.parents}
+
+
+PEER_MODULES = ("realesrgan", "basicsr", "peers")
+
+
+def peer_imports(files: Mapping[str, str]) -> list[str]:
+    """``file: module`` for each import of the peers' code (or of tools/peers) in ``files``."""
+    return [f"{name}: {mod}" for name, text in files.items() for mod in sorted(imported_modules(text))
+            if mod in PEER_MODULES or mod == "tools" and "tools.peers" in text]
+
+
+def test_nothing_imports_the_peers_code() -> None:
+    """Real-ESRGAN / BasicSR run only in the bench venv, through tools/peers/ as subprocesses."""
+    assert (PEER_SCRIPTS / "realesrgan_peer.py").is_file()
+    assert not peer_imports({**_sources("i2i", "tools"), **_sources("tests")})
+    assert peer_imports({"tools/x.py": "def f():\n    from basicsr.archs.rrdbnet_arch import RRDBNet\n",
+                         "i2i/y.py": "import realesrgan\n", "tools/z.py": "from tools.peers import realesrgan_peer\n"}) == [
+        "tools/x.py: basicsr", "i2i/y.py: realesrgan", "tools/z.py: tools"]
 
 
 def test_pyproject_matches_the_imports() -> None:
