@@ -396,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     t_start = time.perf_counter()
+    load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t_start:6.1f}s] {msg}", flush=True)
@@ -412,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "mode": args.mode, "warmup": args.warmup, "iters": args.iters,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                    "load_avg_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
+                    "load_avg_at_start": load_start, "load_avg_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
         "i2i_side": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                      "srresnet": "shipped" if args.srresnet_shipped else "basicsr_settings"},
         "peer_side": info,
