@@ -359,7 +359,7 @@ def run_target(target: str, shape: dict[str, Any], args: argparse.Namespace, pee
         t = times[f"peer_{c}"]
         fd = feed[c][args.warmup:]
         res["peer"][c] = {"median_s": med(t), "min_s": min(t), "times_s": t, "images_per_s": shape["batch"] / med(t),
-                          "feed_data_median_s": med(fd), "feed_data_share": med(fd) / med(t)}
+                          "feed_data_median_s": med(fd), "feed_data_s": fd, "feed_data_share": med(fd) / med(t)}
     for pc in args.peer_configs:
         for ic in args.i2i_configs:
             res["ratios"][f"peer_{pc}/i2i_{ic}"] = res["peer"][pc]["median_s"] / res["i2i"][ic]["median_s"]
