@@ -15,17 +15,20 @@ from i2i.metrics import learned as ml
 
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty torch hub cache, and no way to download anything."""
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
+    """An empty torch hub cache, and no way to download anything.
+
+    Through ``$TORCH_HOME`` (restored by monkeypatch), not ``torch.hub.set_dir``: set_dir leaves a
+    process-wide override behind that ignores every later test's ``TORCH_HOME``."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    assert torch.hub.get_dir() == str(tmp_path / "hub")
 
     def no_network(*a: object, **k: object) -> None:
         raise AssertionError("a download was attempted")
 
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    yield tmp_path / "hub" / "checkpoints"
-    torch.hub.set_dir(old)
+    return tmp_path / "hub" / "checkpoints"
 
 
 def test_backbones_are_torchvisions_files() -> None:
