@@ -36,12 +36,11 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def no_backbones(tmp_path: Path) -> None:
-    """An empty torch hub cache: LPIPS/DISTS are skipped with their one line."""
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    yield
-    torch.hub.set_dir(old)
+def no_backbones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty torch hub cache: LPIPS/DISTS are skipped with their one line. Through ``$TORCH_HOME``
+    (restored by monkeypatch), not ``torch.hub.set_dir``, whose process-wide override outlives the test."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
 
 
 def photos(root: Path) -> Path:

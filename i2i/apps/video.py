@@ -734,13 +734,14 @@ def frame_times(src: Path) -> tuple[int, list[int] | None]:
     inp = _open_input(src)
     try:
         v = inp.streams.video[0]
+        declared = v.frames  # read while open: PyAV ≥ 18.1.1 refuses stream attributes of a closed container
         pts = [pk.pts for pk in inp.demux(v) if pk.size]
     except av.error.FFmpegError as e:
         raise DataError(f"{src}: not a readable video ({one_reason(e)})") from None
     finally:
         inp.close()
-    if v.frames and len(pts) < v.frames:
-        raise DataError(f"{src}: truncated: {len(pts)} of its {v.frames} frames present")
+    if declared and len(pts) < declared:
+        raise DataError(f"{src}: truncated: {len(pts)} of its {declared} frames present")
     if not pts:
         raise DataError(f"{src}: the video has no frames")
     if any(p is None for p in pts) or len(set(pts)) != len(pts):
