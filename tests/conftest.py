@@ -166,3 +166,17 @@ TINY_PER_TASK = {
     "cyclegan_fashion": ["models.generator_ab.base_channels=4", "models.generator_ba.base_channels=4",
                          "models.discriminator_a.base_channels=4", "models.discriminator_b.base_channels=4"],
 }
+
+
+def write_tiny_sr_export(out: Path, config: dict | None = None, scale: int = 4) -> Path:
+    """A tiny ×``scale`` SRResNet export (8 channels, 1 block; milliseconds per image), seed 0, at ``out``."""
+    from i2i.nn.srresnet import SRResNet
+    from i2i.runs import write_export
+
+    torch.manual_seed(0)
+    net = SRResNet(scale=scale, width=8, num_blocks=1).eval()
+    spec = {"type": "srresnet", "scale": scale, "width": 8, "num_blocks": 1, "batch_norm": True}
+    info = {"format": "i2i-export", "version": 1, "task": "sr", "recipe": {"type": "sr", "scale": scale},
+            "models": {"generator": spec}, "meta": {"scale": scale}, "config": config or {}}
+    write_export(out, {"generator": net.state_dict()}, info)
+    return out

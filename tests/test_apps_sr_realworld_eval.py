@@ -11,12 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import load_tool
+from conftest import load_tool, write_tiny_sr_export
 
 from i2i.cli import run
 from i2i.data.io import save_image
-from i2i.nn.srresnet import SRResNet
-from i2i.runs import write_export
 
 SCALE = 4
 
@@ -24,15 +22,8 @@ SCALE = 4
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny ×4 SRResNet export (milliseconds per image)."""
-    torch.manual_seed(0)
-    net = SRResNet(scale=SCALE, width=8, num_blocks=1).eval()
-    out = tmp_path_factory.mktemp("export") / "export"
-    spec = {"type": "srresnet", "scale": SCALE, "width": 8, "num_blocks": 1, "batch_norm": True}
-    info = {"format": "i2i-export", "version": 1, "task": "sr", "recipe": {"type": "sr", "scale": SCALE},
-            "models": {"generator": spec}, "meta": {"scale": SCALE},
-            "config": {"data": {"type": "sr_folder", "root": None, "val_split": "val", "scale": SCALE}}}
-    write_export(out, {"generator": net.state_dict()}, info)
-    return out
+    data = {"type": "sr_folder", "root": None, "val_split": "val", "scale": SCALE}
+    return write_tiny_sr_export(tmp_path_factory.mktemp("export") / "export", {"data": data}, scale=SCALE)
 
 
 @pytest.fixture

@@ -18,14 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from conftest import write_tiny_sr_export
 from PIL import Image
 
 from i2i.apps.video import frame_to_rgb
 from i2i.cli import run
 from i2i.commands import infer_main
-from i2i.nn.srresnet import SRResNet
-from i2i.runs import write_export
 
 av = pytest.importorskip("av")
 
@@ -36,14 +34,7 @@ VFR_STEPS = [40, 130, 70, 100, 250, 60]  # ms between frames
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    net = SRResNet(scale=SCALE, width=8, num_blocks=1).eval()
-    out = tmp_path_factory.mktemp("export") / "export"
-    spec = {"type": "srresnet", "scale": SCALE, "width": 8, "num_blocks": 1, "batch_norm": True}
-    info = {"format": "i2i-export", "version": 1, "task": "sr", "recipe": {"type": "sr", "scale": SCALE},
-            "models": {"generator": spec}, "meta": {"scale": SCALE}, "config": {}}
-    write_export(out, {"generator": net.state_dict()}, info)
-    return out
+    return write_tiny_sr_export(tmp_path_factory.mktemp("export") / "export", scale=SCALE)
 
 
 def make_clip(path: Path, n: int = 5, size: int = 32, vfr: bool = False, rotation: int | None = None,

@@ -52,21 +52,11 @@ from realesrgan.archs.srvgg_arch import SRVGGNetCompact
 T_IMPORTED = time.perf_counter()
 
 
-def hwm_mib() -> float | None:
-    """This process's peak RSS (``VmHWM``) in MiB, None off Linux."""
+def status_mib(key: str) -> float | None:
+    """A memory figure of this process from /proc/self/status (``VmHWM`` peak RSS, ``VmRSS``) in MiB, None off Linux."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def rss_mib() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -141,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 dt = time.perf_counter() - t
             print(json.dumps({"seconds": dt, "shape": list(out.shape)}), flush=True)
         return 0
-    rss_before = rss_mib()
+    rss_before = status_mib("VmRSS")
     enhance = []
     for i, upsampler in enumerate(upsamplers):
         with contextlib.redirect_stdout(io.StringIO()):
@@ -154,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {**common, "input_shape": list(img.shape), "output_shape": list(out.shape),
               "seconds": {"import": T_IMPORTED - T_START, "load": t_loaded - t0, "enhance": enhance,
                           "total": t_end - T_START},
-              "rss_before_enhance_mib": rss_before, "rss_peak_mib": hwm_mib()}
+              "rss_before_enhance_mib": rss_before, "rss_peak_mib": status_mib("VmHWM")}
     text = json.dumps(result)
     if args.json:
         Path(args.json).write_text(text)
