@@ -29,6 +29,7 @@ with non-commercial or share-alike parts (:data:`LICENCE_NOTES`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -37,7 +38,9 @@ from torch import Tensor, nn
 from .card import ALL_DTYPES, Directions, ModelCard, Provenance
 from .errors import CheckpointError
 from .junyanz import JUNYANZ_LICENCE, JUNYANZ_NAME, is_junyanz, junyanz_generator
+from .nn.srvgg import compact_stage_plan
 from .readers import LoadedModel, file_sha256
+from .tiling import StagePlan, dense_block_lean
 
 __all__ = ["SpandrelReader", "JunyanzReader", "ForeignFolderReader", "FOREIGN_KEY", "junyanz_model", "read_state_dict", "LICENCES", "LICENCE_NOTES", "licence_of", "PadToSize", "peer_padding", "WEIGHT_SUFFIXES",
            "MAX_FILE_BYTES", "MAX_TENSORS"]
@@ -195,6 +198,54 @@ def exact_tiling_radius(arch_id: str, net: nn.Module) -> int | None:
     if arch_id == "Compact":
         return staged_radius(net)
     return None
+
+
+def spandrel_stage_plan(net: nn.Module) -> StagePlan | None:
+    """Staged exact tiling (:func:`i2i.tiling.run_staged`) for spandrel's networks where the stages
+    are plain: RRDBNet (ESRGAN / Real-ESRGAN) without pixel-unshuffle, and SRVGGNetCompact; None
+    for any other network. RRDBNet's ``model`` is ``conv_first``, a shortcut around (the RRDBs,
+    ``conv_body``), then the upsampling, HR and last convolutions; the tail adds the shortcut's
+    input (``conv_first`` again, on the image) to ``conv_body``'s output and runs the rest. Each
+    stage's radius is :func:`staged_radius` of its modules."""
+    from spandrel.architectures.Compact import Compact
+    from spandrel.architectures.ESRGAN import ESRGAN as RRDBNet
+
+    if isinstance(net, Compact):
+        return compact_stage_plan(net.body, net.upsampler, int(net.upscale))
+    if not isinstance(net, RRDBNet) or net.shuffle_factor or len(net.model) < 3:
+        return None
+    head, shortcut, rest = net.model[0], net.model[1], nn.Sequential(*net.model[2:])
+    sub = getattr(shortcut, "sub", None)
+    if not isinstance(sub, nn.Sequential) or len(sub) < 1:
+        return None
+    modules, conv_body = tuple(sub[:-1]), sub[-1]
+    blocks = tuple(_lean_rrdb(b) for b in modules)
+
+    def tail(feats: Tensor, x: Tensor) -> Tensor:
+        return rest(head(x) + conv_body(feats))
+
+    width = next(m for m in conv_body.modules() if isinstance(m, nn.Conv2d)).out_channels
+    return StagePlan(head=head, blocks=blocks, tail=tail, head_radius=staged_radius(head),
+                     block_radius=max((staged_radius(b) for b in modules), default=0),
+                     tail_radius=max(staged_radius(head), staged_radius(conv_body)) + staged_radius(rest),
+                     width=int(width))
+
+
+def _lean_rrdb(block: nn.Module) -> Callable[[Tensor], Tensor]:
+    """spandrel's RRDB (``out · 0.2 + x`` around three dense blocks) with the dense blocks run
+    without their concatenations (:func:`i2i.tiling.dense_block_lean`: the same values, less memory);
+    the block itself where it is not the plain one (ESRGAN+'s 1×1 convolutions)."""
+    rdbs = tuple(getattr(block, f"RDB{i}", None) for i in (1, 2, 3))
+    if any(r is None or getattr(r, "conv1x1", None) is not None for r in rdbs):
+        return block
+
+    def run(x: Tensor) -> Tensor:
+        out = x
+        for r in rdbs:
+            out = dense_block_lean(out, (r.conv1, r.conv2, r.conv3, r.conv4), r.conv5, 0.2)
+        return out.mul_(0.2).add_(x)
+
+    return run
 
 
 def _supported_families() -> str:

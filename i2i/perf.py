@@ -597,3 +597,19 @@ def tune_allocator(mmap_threshold: int = 1 << 30) -> bool:
     mmap_ok = mallopt(_M_MMAP_THRESHOLD, ctypes.c_int(min(mmap_threshold, limit))) == 1
     trim_ok = mallopt(_M_TRIM_THRESHOLD, ctypes.c_int(min(2 * mmap_threshold, limit))) == 1
     return mmap_ok and trim_ok
+
+
+def release_free_memory() -> bool:
+    """Give the heap's free memory back to the system (glibc's ``malloc_trim(0)``); whether it did.
+
+    With :func:`tune_allocator` freed blocks stay with the process; after a large temporary is
+    gone (staged tiling's feature map of a whole photo, hundreds of MiB) the next allocations —
+    often in another thread's arena, where they cannot reuse it — would add to the peak instead.
+    Measured: RRDBNet ×4 1024² -> 4096², the PNG writer thread's allocations after the upscale
+    raised the process's peak by 73 MiB without it."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False

@@ -40,8 +40,10 @@ Targets (``--targets``; all by default):
   ``i2i-infer`` does; the peer runs with glibc's defaults, as it does.
 * ``rss``: peak RSS (``VmHWM``) of fresh processes, each a whole command — ``i2i-infer`` (read, upscale,
   write) and the peer's script — on the speed photo and tile.
-* ``big``: ``i2i-infer`` RRDBNet ×4 from a 1024² photo to 4096² with tiles (``--full``; smaller
-  otherwise), peak RSS of the process (goal < 1.5 GB).
+* ``big``: RRDBNet ×4 from a 1024² photo to 4096² with tiles (``--full``; smaller otherwise), each a
+  fresh process: ``i2i-infer`` with its default (exact) tiling, with ``--tile-overlap 10``, and the
+  peer's script at the same tile; peak RSS (goal < 1.5 GB), whole-process wall time, and the default's
+  difference from the peer's output.
 
 Examples::
 
@@ -413,14 +415,38 @@ def run_rss(arch: str, weights: Path, work: Path, shape: dict[str, Any], peer_py
             "ratio_i2i_over_peer": {k: v["rss_peak_mib"] / peer for k, v in out.items() if k != "peer_fp32"}}
 
 
-def run_big(weights: Path, work: Path, shape: dict[str, Any], threads: int | None) -> dict[str, Any]:
-    lr = shape["lr"]
+def run_big(weights: Path, work: Path, shape: dict[str, Any], threads: int | None,
+            peer_python: str | None = None) -> dict[str, Any]:
+    """RRDBNet ×4 on a big photo, each configuration a fresh process: ``i2i-infer`` with its default (exact:
+    staged) tiling, with the peer's context (``--tile-overlap``), and the peer at the same tile; peak RSS."""
+    lr, tile = shape["lr"], shape["tile"]
     img = save_png(photo_u8(lr), work / f"photo_{lr}.png")
-    log(f"  big: rrdbnet ×4 {lr}² -> {4 * lr}², tile {shape['tile']}, overlap {shape['overlap']}")
-    r = run_i2i([i2i_args(weights, img, work / "big.png", shape["tile"], overlap=shape["overlap"])], threads)
-    out = read_png(work / "big.png")
-    return {"shape": shape, "input": [lr, lr, 3], "output": list(out.shape), "rss_peak_mib": r["rss_peak_mib"],
-            "wall_s": r["wall_s"], "command": r["commands"][0], "under_goal": r["rss_peak_mib"] < GOALS["big_rss_mib"]}
+    runs: dict[str, Callable[[Path], dict[str, Any]]] = {
+        "i2i_default": lambda o: run_i2i([i2i_args(weights, img, o, tile)], threads),
+        "i2i_pad": lambda o: run_i2i([i2i_args(weights, img, o, tile, overlap=shape["overlap"])], threads),
+    }
+    if peer_python:
+        runs["peer_fp32"] = lambda o: run_peer(peer_python, weights, img, [o], [tile], threads)
+    out: dict[str, Any] = {}
+    for name, fn in runs.items():
+        log(f"  big: rrdbnet ×4 {lr}² -> {4 * lr}², tile {tile}: {name}")
+        r = fn(work / f"big_{name}.png")
+        png = read_png(work / f"big_{name}.png")
+        out[name] = {"rss_peak_mib": r["rss_peak_mib"], "wall_s": r["wall_s"], "output": list(png.shape),
+                     "command": r.get("command") or r["commands"][0],
+                     "under_goal": r["rss_peak_mib"] < GOALS["big_rss_mib"]}
+    default = out["i2i_default"]
+    res: dict[str, Any] = {"shape": shape, "input": [lr, lr, 3], "output": default["output"], "processes": out,
+                           "rss_peak_mib": default["rss_peak_mib"], "wall_s": default["wall_s"],
+                           "command": default["command"], "under_goal": default["under_goal"]}
+    if "peer_fp32" in out:
+        a, b = read_png(work / "big_i2i_default.png"), read_png(work / "big_peer_fp32.png")
+        res["i2i_default_vs_peer_levels"] = diff_levels(a, b)
+        res["ratio_i2i_over_peer"] = {k: v["rss_peak_mib"] / out["peer_fp32"]["rss_peak_mib"] for k, v in out.items()
+                                      if k != "peer_fp32"}
+        res["speed_peer_over_i2i"] = {k: out["peer_fp32"]["wall_s"] / v["wall_s"] for k, v in out.items()
+                                      if k != "peer_fp32"}
+    return res
 
 
 # ----------------------------------------------------------------------------- the report
@@ -524,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for target in args.targets:
             if target == "big" and shapes["big"] is not None:
-                report["big"] = run_big(weights["rrdbnet"], work, shapes["big"], threads)
+                report["big"] = run_big(weights["rrdbnet"], work, shapes["big"], threads, args.peer_python)
                 continue
             if shapes.get(target) is None:
                 continue

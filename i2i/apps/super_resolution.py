@@ -66,8 +66,10 @@ def add_infer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=int, default=DEFAULT_TILE,
                    help=f"LR pixels per tile side (default {DEFAULT_TILE}); 0 = whole image at once")
     p.add_argument("--tile-overlap", type=int, default=None,
-                   help="LR context pixels around each tile (default: the net's receptive-field radius + 2, "
-                        "which makes tiling exact)")
+                   help="LR context pixels around each tile (default: exact — the net's receptive-field radius + 2, "
+                        "or for RRDBNet/SRVGGNetCompact stage by stage over one feature map of the image, at about "
+                        "an untiled pass's work); N: one pass per tile with N pixels of context, as Real-ESRGAN's "
+                        "--tile_pad")
     p.add_argument("--tile-batch", type=int, default=None,
                    help="tiles per network call (default 8 on CUDA, 1 on the CPU, where 4 was 1.5x "
                         "faster but tripled peak memory)")

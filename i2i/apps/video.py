@@ -304,7 +304,7 @@ def _sr_batch(pipe: Any, frames: list[np.ndarray]) -> list[np.ndarray]:
     h, w, _ = frames[0].shape
     lr = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255.0)
     sr = sr_tiles(pipe.generator, lr, pipe.scale, pipe.tile or max(h, w), pipe.overlap, out_dtype=torch.uint8,
-                  batch=pipe.tile_batch)
+                  batch=pipe.tile_batch, plan=getattr(pipe, "plan", None))
     out = [np.ascontiguousarray(x.permute(1, 2, 0).numpy()) for x in sr]
     if pipe.outscale is not None and pipe.outscale != pipe.scale:
         out = [pipe.to_outscale(o, h, w) for o in out]  # the pipeline's resize (the field's files: RealESRGANer's)

@@ -48,6 +48,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..registry import GENERATORS
+from ..tiling import StagePlan, dense_block_lean
 
 __all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock", "basicsr_keys"]
 
@@ -94,6 +95,16 @@ class RRDB(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.residual_scale * self.rdb3(self.rdb2(self.rdb1(x)))
+
+    @torch.no_grad()
+    def lean(self, x: Tensor) -> Tensor:
+        """:meth:`forward`'s values for inference, the dense blocks without their concatenations
+        (:func:`i2i.tiling.dense_block_lean`): the staged body's stage."""
+        out = x
+        for rdb in (self.rdb1, self.rdb2, self.rdb3):
+            convs = tuple((lambda t, c=c: F.leaky_relu(c(t), 0.2)) for c in (rdb.conv1, rdb.conv2, rdb.conv3, rdb.conv4))
+            out = dense_block_lean(out, convs, rdb.conv5, rdb.residual_scale)
+        return out.mul_(self.residual_scale).add_(x)
 
 
 @GENERATORS.register("rrdbnet")
@@ -145,10 +156,28 @@ class RRDBNet(nn.Module):
                 raise ValueError(f"RRDBNet ×{self.scale} needs H and W divisible by {r}, got {tuple(x.shape[-2:])}")
             x = F.pixel_unshuffle(x, r)
         feat = self.conv_first(x)
-        feat = feat + self.conv_body(self.body(feat))
+        return self.upsample(feat + self.conv_body(self.body(feat)))
+
+    def upsample(self, feat: Tensor) -> Tensor:
+        """The ×4 tail on the trunk's features (after the long skip)."""
         feat = F.leaky_relu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")), 0.2)
         feat = F.leaky_relu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")), 0.2)
         return self.conv_last(F.leaky_relu(self.conv_hr(feat), 0.2))
+
+    def stage_plan(self) -> StagePlan | None:
+        """The network in stages for staged exact tiling (:func:`i2i.tiling.run_staged`): ``conv_first``
+        (radius 1), each RRDB (15 convolutions: radius 15), then ``conv_body`` + the long skip
+        (``conv_first`` again, on the image) and the ×4 tail: 1 LR pixel + the tail's 2 (its convs at
+        ×2 need 1 pixel there, its three at ×4 need 3 there: ceil((1 + ceil(3/2)) / 2)). None for ×2 / ×1
+        (a pixel-unshuffled input: a tile's 2×2 groups would depend on where it starts)."""
+        if self.unshuffle != 1:
+            return None
+
+        def tail(feats: Tensor, x: Tensor) -> Tensor:
+            return self.upsample(self.conv_first(x) + self.conv_body(feats))
+
+        return StagePlan(head=self.conv_first, blocks=tuple(b.lean for b in self.body), tail=tail, head_radius=1,
+                         block_radius=15 if len(self.body) else 0, tail_radius=3, width=int(self.conv_first.out_channels))
 
     @torch.no_grad()
     def predict(self, x: Tensor) -> Tensor:

@@ -32,6 +32,11 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..registry import GENERATORS
+from ..tiling import StagePlan
+
+STAGE_CONVS = 4
+"""Body convolutions per stage of :func:`compact_stage_plan`: a stage's radius (4 LR pixels)
+costs ((t + 8) / t)² of a t² tile's work as context."""
 
 __all__ = ["SRVGGNetCompact"]
 
@@ -98,3 +103,23 @@ class SRVGGNetCompact(nn.Module):
     def predict(self, x: Tensor) -> Tensor:
         """Inference: forward clamped to the image range [0, 1]."""
         return self(x).clamp_(0.0, 1.0)
+
+    def stage_plan(self) -> StagePlan:
+        """The network in stages for staged exact tiling (:func:`compact_stage_plan`)."""
+        return compact_stage_plan(self.body, self.upsampler, self.scale)
+
+
+def compact_stage_plan(body: nn.ModuleList, upsampler: nn.Module, scale: int, convs: int = STAGE_CONVS) -> StagePlan:
+    """SRVGGNetCompact (this module's, or spandrel's with the same ``body`` list) in stages
+    (:func:`i2i.tiling.run_staged`): the first conv + activation (radius 1); ``convs`` body
+    convolutions + activations per block (radius ``convs``); the last conv, the pixel shuffle and
+    the nearest-upsampled image (radius 1)."""
+    layers = list(body)
+    head, pairs, last = nn.Sequential(*layers[:2]), layers[2:-1], layers[-1]
+    blocks = tuple(nn.Sequential(*pairs[i:i + 2 * convs]) for i in range(0, len(pairs), 2 * convs))
+
+    def tail(feats: Tensor, x: Tensor) -> Tensor:
+        return upsampler(last(feats)) + F.interpolate(x, scale_factor=scale, mode="nearest")
+
+    return StagePlan(head=head, blocks=blocks, tail=tail, head_radius=1, block_radius=convs if blocks else 0,
+                     tail_radius=1, width=int(last.in_channels))

@@ -16,15 +16,21 @@
   (:func:`receptive_radius`), so the tiled result equals the untiled one (to float
   round-off: ≤ 1/255 after rounding). Equal-shaped tiles run ``tile_batch`` per network
   call (:func:`default_tile_batch`).
+* Staged exact tiling: for networks that come in plain stages (RRDBNet, SRVGGNetCompact:
+  :meth:`stage_plan`), the default (exact) tiling runs one stage at a time over a feature map of
+  the whole LR image (:func:`i2i.tiling.run_staged`): the same exact result at about the untiled
+  network's work, where one-pass tiles would need the whole network's radius as context (349 LR
+  pixels for RRDBNet ×4). The map costs ``width`` × H × W values; above :data:`STAGED_MAP_BYTES`
+  the one-pass tiles run instead. An explicit ``overlap`` always runs one-pass tiles.
 * Precision: ``fast=True`` runs :func:`i2i.perf.fast_inference` (BN folded, channels-last,
   autocast); on CUDA it takes fp16 when the activations of :func:`probe_input` stay far
   inside fp16's range, else bf16 (:func:`i2i.perf.inference_dtype`).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
+import dataclasses
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +41,32 @@ from ..card import receptive_radius
 from ..data.resize import imresize
 from ..errors import ConfigError
 from ..inference import LoadedModel, load_model
-from ..tiling import tiled_apply
+from ..tiling import StagePlan, run_staged, tiled_apply
 
 __all__ = ["SuperResolutionPipeline", "upscale", "lanczos4_resize", "receptive_radius", "default_overlap", "default_tile_batch",
-           "probe_input", "scale_of", "sr_tiles", "DEFAULT_TILE"]
+           "probe_input", "scale_of", "sr_tiles", "stage_plan", "DEFAULT_TILE", "BODY_TILE", "TAIL_TILE", "STAGED_MAP_BYTES"]
 
 DEFAULT_TILE = 192
 """LR pixels per tile side: a 192² core + 2×overlap context keeps the 16-block, 64-channel
 SRResNet under ~1 GB of activations while wasting < 1/3 of the compute on context."""
+
+BODY_TILE = 128
+"""LR core side of the body stages' tiles in staged exact tiling: RRDBNet's blocks need 15 pixels of
+context, so a 128² core costs ((128 + 30) / 128)² = 1.52× its work at most (edge tiles less), for
+~0.1 GB of one block's activations (fp32, concatenation-free dense blocks). Measured, RRDBNet ×4,
+1024² -> 4096², the whole ``i2i-infer`` process (``tools/bench_peers.py`` procedure): peak RSS
+1,322 / 1,332 MiB in 140 s at 128; 1,429 / 1,501 MiB (two runs) in 131 s at 192 — too close to
+the 1.5 GB (1,430 MiB) that issue 24 asks for."""
+
+TAIL_TILE = 64
+"""LR core side of the tail's tiles in staged exact tiling: the tail runs at the
+output's size, where one 64-channel fp32 tensor of a 64² LR core at ×4 is 64 × 256² × 4 B = 17 MB
+(of a 192² core: 160 MB, and the convolutions' workspace grows with it), and its context is only a
+few pixels."""
+
+STAGED_MAP_BYTES = 2 * 1024**3
+"""The largest feature map staged exact tiling keeps (``width`` × H × W values of the LR image,
+fp32: 2 GiB is a 2896² LR image at 64 channels); above it the one-pass tiles run."""
 
 # BT.601 luma (as i2i.data.io and Pillow's convert("L")): gray in -> gray out
 _LUMA = (0.299, 0.587, 0.114)
@@ -97,27 +121,77 @@ def probe_input(model: LoadedModel | nn.Module) -> tuple[Tensor]:
     return (torch.rand(1, channels, 64, 64, generator=g).to(device),)
 
 
+def stage_plan(G: nn.Module) -> StagePlan | None:
+    """``G`` in stages for staged exact tiling, or None: the network's own ``stage_plan()`` (i2i's
+    RRDBNet, SRVGGNetCompact), else spandrel's RRDBNet / SRVGGNetCompact
+    (:func:`i2i.foreign.spandrel_stage_plan`). Under ``--fast`` (:class:`i2i.perf.FastInference`)
+    every stage runs as the wrapper runs the network: NHWC inputs, under its autocast."""
+    from ..foreign import PadToSize, spandrel_stage_plan
+    from ..perf import FastInference, autocast, to_channels_last
+
+    net = G.net if isinstance(G, FastInference) else G
+    min_size = 1
+    if isinstance(net, PadToSize) and net.multiple == 1 and not net.square:  # only a minimum side (ESRGAN: 2)
+        net, min_size = net.net, net.minimum
+    if getattr(type(net), "stage_plan", None) is not None:
+        plan = net.stage_plan()
+    elif type(net).__module__.startswith("spandrel."):
+        plan = spandrel_stage_plan(net)
+    else:
+        return None
+    plan = dataclasses.replace(plan, min_size=max(plan.min_size, min_size)) if plan is not None else None
+    if plan is None or not isinstance(G, FastInference):
+        return plan
+    fast = G
+
+    def under(f: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        def run(*xs: Tensor) -> Tensor:
+            if fast.channels_last:
+                xs = tuple(to_channels_last(x) for x in xs)
+            with autocast(fast.device_type, fast.precision):
+                return f(*xs)
+        return run
+
+    return StagePlan(head=under(plan.head), blocks=tuple(under(b) for b in plan.blocks), tail=under(plan.tail),
+                     head_radius=plan.head_radius, block_radius=plan.block_radius, tail_radius=plan.tail_radius,
+                     width=plan.width, min_size=plan.min_size)
+
+
 # --- the core: (1, 3, h, w) float -> upscaled buffer ------------------------------------------
 @torch.no_grad()
 def sr_tiles(G: nn.Module, rgb: Tensor, scale: int, tile: int, overlap: int, gray: bool = False,
              out_dtype: torch.dtype = torch.float32, batch: int = 1,
-             progress: Callable[[int, int], None] | None = None) -> Tensor:
+             progress: Callable[[int, int], None] | None = None, plan: StagePlan | None = None) -> Tensor:
     """G on (N, 3, h, w) in [0, 1], tiled, clamped -> (N, 3 or 1, h·s, w·s) ``out_dtype`` on the CPU.
 
     uint8: values rounded to {0..255}; float32: in [0, 1]. Each tile is converted before it
     is written, so the full-size output exists only once, in its final dtype. ``gray``
-    keeps the BT.601 luma of the result (for a gray image run as an RGB replica).
+    keeps the BT.601 luma of the result (for a gray image run as an RGB replica). With a
+    ``plan`` (:func:`stage_plan`) an image bigger than one ``tile`` runs staged exact tiling
+    (:func:`i2i.tiling.run_staged` on :data:`BODY_TILE` / :data:`TAIL_TILE` cores; ``overlap``
+    unused) when its feature map fits :data:`STAGED_MAP_BYTES`.
     """
     device = next(G.parameters()).device
 
     def fn(x: Tensor) -> Tensor:
-        y = G(x.to(device, torch.float32)).clamp_(0.0, 1.0)
+        return post(G(x.to(device, torch.float32)))
+
+    def post(y: Tensor) -> Tensor:
+        y = y.float().clamp_(0.0, 1.0)
         if gray:  # the replica's result is (nearly) gray; keep its luma
             y = (y[:, 0:1] * _LUMA[0] + y[:, 1:2] * _LUMA[1] + y[:, 2:3] * _LUMA[2]).clamp_(0.0, 1.0)
         if out_dtype == torch.uint8:
             return y.mul_(255.0).round_().to(torch.uint8).cpu()
         return y.cpu()
 
+    n, _, h, w = rgb.shape
+    if plan is not None and max(h, w) > tile and min(h, w) >= plan.min_size and plan.width * n * h * w * 4 <= STAGED_MAP_BYTES:
+        from ..perf import release_free_memory
+
+        out = run_staged(plan, rgb.to(device, torch.float32), scale, TAIL_TILE, BODY_TILE,
+                         tail_fn=post, output_device="cpu", progress=progress)
+        release_free_memory()  # the map is gone: its memory back, not kept for the writer's next allocations
+        return out
     return tiled_apply(fn, rgb, scale=scale, tile=tile, overlap=overlap, output_device="cpu", batch=batch, progress=progress)
 
 
@@ -181,6 +255,8 @@ class SuperResolutionPipeline:
             precision, probe = fast_precision(dtypes, device.type, G, probe_input(model))
             G = fast_inference(G, device, precision=precision, probe=probe)
         self.generator = G
+        self.plan = stage_plan(G) if overlap is None and (not isinstance(model, LoadedModel) or model.card.tiling == "exact") else None
+        """Staged exact tiling's stages (:func:`stage_plan`), when the default (exact) context is asked for."""
         self.progress: Callable[[int, int], None] | None = None
         """``progress(done, total)`` tiles of the image being upscaled (the tools' tile bar)."""
 
@@ -197,7 +273,7 @@ class SuperResolutionPipeline:
     def tensor(self, lr: Tensor) -> Tensor:
         """(N, 3, h, w) float in [0, 1] -> (N, 3, h·s, w·s) float32 in [0, 1], on the CPU."""
         return sr_tiles(self.generator, lr, self.scale, self.tile or max(lr.shape[-2:]), self.overlap,
-                        batch=self.tile_batch, progress=self.progress)
+                        batch=self.tile_batch, progress=self.progress, plan=self.plan)
 
     def __call__(self, image: np.ndarray | Tensor) -> np.ndarray:
         """Super-resolve one image.
@@ -228,7 +304,8 @@ class SuperResolutionPipeline:
         if colour_c == 1:
             lr = lr.expand(1, 3, h, w)  # a view: the RGB replica costs no memory
         sr = sr_tiles(self.generator, lr, s, self.tile or max(h, w), self.overlap, gray=colour_c == 1,
-                      out_dtype=torch.uint8 if as_u8 else torch.float32, batch=self.tile_batch, progress=self.progress)
+                      out_dtype=torch.uint8 if as_u8 else torch.float32, batch=self.tile_batch, progress=self.progress,
+                      plan=self.plan)
         out = np.empty((h * s, w * s, c), dtype=np.uint8 if as_u8 else np.float32)
         out[..., :colour_c] = sr[0].permute(1, 2, 0).numpy()
         del sr
