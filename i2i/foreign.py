@@ -240,6 +240,8 @@ def _lean_rrdb(block: nn.Module) -> Callable[[Tensor], Tensor]:
         return block
 
     def run(x: Tensor) -> Tensor:
+        if not x.is_contiguous():  # channels-last (--fast): the concatenating forward (dense_block_lean)
+            return block(x)
         out = x
         for r in rdbs:
             out = dense_block_lean(out, (r.conv1, r.conv2, r.conv3, r.conv4), r.conv5, 0.2)

@@ -55,7 +55,7 @@ def test_staged_equals_untiled_and_each_radius_is_needed(name: str) -> None:
     with torch.no_grad():
         want = net(x)
     assert plan.radius <= 15 * 2 + 4  # RRDBNet ×4: 15 per block + 4; SRVGG: one per convolution
-    for tile, body in ((8, 16), (13, 20), (40, 40)):
+    for tile, body in ((8, 16), (13, 20), (40, 40), (8, 64)):  # (8, 64): the body in one tile, the whole map
         got = run_staged(plan, x, scale, tile=tile, body_tile=body)
         assert got.shape == want.shape
         assert (got - want).abs().max().item() < 1e-12, (tile, body)
@@ -127,11 +127,11 @@ def test_the_pipeline_tiles_a_foreign_file_in_stages_exactly(tmp_path: Path, mon
     assert np.abs(staged(img).astype(int) - whole.astype(int)).max() <= 1 and not calls
 
 
-def test_fast_runs_the_stages_as_the_fast_network_runs() -> None:
+def test_fast_runs_the_stages_as_the_fast_network_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Under ``--fast`` every stage runs NHWC under the wrapper's autocast: the staged result equals the
-    fast network's own untiled one (bf16 where the CPU has it, else the wrapper's fp32)."""
+    fast network's own untiled one up to bf16 rounding (the fp32 network's differs far more)."""
     from i2i.perf import fast_inference
-    from i2i.pipelines.super_resolution import STAGED_MAP_BYTES, sr_tiles
+    from i2i.pipelines import super_resolution as sr
 
     net = _kaiming(RRDBNet(scale=4, width=8, num_blocks=2, growth=4))
     fast = fast_inference(net, "cpu", precision="bf16")
@@ -139,16 +139,17 @@ def test_fast_runs_the_stages_as_the_fast_network_runs() -> None:
     x = torch.rand(1, 3, 30, 26, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         want = fast(x).clamp(0, 1)
-    got = sr_tiles(fast, x, 4, tile=8, overlap=0, plan=plan)
-    assert plan.width * 30 * 26 * 4 < STAGED_MAP_BYTES
-    ref_fp32 = net(x).clamp(0, 1)
-    err_fast = (got - want).abs().max().item()
-    assert err_fast < 0.02 < (want - ref_fp32).abs().max().item() or err_fast < 1e-6  # bf16 noise, not a tiling error
-    assert (got - want).abs().mean().item() < 1e-3
+        far = (want - net(x).clamp(0, 1)).abs().max().item()  # what bf16 itself changes
+    for body in (8, sr.BODY_TILE):  # blocks in place on 8² tiles; the whole map in one tile
+        monkeypatch.setattr(sr, "BODY_TILE", body)
+        got = sr.sr_tiles(fast, x, 4, tile=8, overlap=0, plan=plan)
+        err = (got - want).abs()
+        assert err.mean().item() < 1e-3 and err.max().item() < max(far, 1e-6), body
 
 
 def test_lean_dense_blocks_give_the_blocks_own_values() -> None:
-    """The staged body runs RRDBs without their concatenations: bit for bit the module's forward."""
+    """The staged body runs RRDBs without their concatenations: bit for bit the module's forward
+    (and the module's forward itself on channels-last inputs)."""
     from i2i.foreign import _lean_rrdb
 
     nets = _nets()
@@ -157,6 +158,8 @@ def test_lean_dense_blocks_give_the_blocks_own_values() -> None:
     peer = _kaiming(nets["spandrel_rrdbnet"]).model[1].sub[0]
     lean_peer = _lean_rrdb(peer)
     assert lean_peer is not peer
+    nhwc = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         assert torch.equal(mine.lean(x.clone()), mine(x))
         assert torch.equal(lean_peer(x.clone()), peer(x))
+        assert torch.allclose(mine.lean(nhwc), mine(x), atol=1e-5) and torch.allclose(lean_peer(nhwc), peer(x), atol=1e-5)

@@ -99,7 +99,10 @@ class RRDB(nn.Module):
     @torch.no_grad()
     def lean(self, x: Tensor) -> Tensor:
         """:meth:`forward`'s values for inference, the dense blocks without their concatenations
-        (:func:`i2i.tiling.dense_block_lean`): the staged body's stage."""
+        (:func:`i2i.tiling.dense_block_lean`): the staged body's stage. Channels-last inputs
+        (``--fast``) run :meth:`forward`."""
+        if not x.is_contiguous():
+            return self(x)
         out = x
         for rdb in (self.rdb1, self.rdb2, self.rdb3):
             convs = tuple((lambda t, c=c: F.leaky_relu(c(t), 0.2)) for c in (rdb.conv1, rdb.conv2, rdb.conv3, rdb.conv4))
