@@ -606,7 +606,9 @@ def release_free_memory() -> bool:
     gone (staged tiling's feature map of a whole photo, hundreds of MiB) the next allocations —
     often in another thread's arena, where they cannot reuse it — would add to the peak instead.
     Measured: RRDBNet ×4 1024² -> 4096², the PNG writer thread's allocations after the upscale
-    raised the process's peak by 73 MiB without it."""
+    raised the process's peak by 73 MiB without it. The tools also call it once the model is loaded
+    (the weights file's state dict, copied into the network, is freed then): RealESRGAN_x4plus on a
+    64² photo, peak 920 -> 900 MiB."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:

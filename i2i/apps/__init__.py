@@ -87,6 +87,9 @@ def prepare(argv: list[str], kind: Literal["infer", "eval"],
     if model is None:
         model = load_model(args.checkpoint, task=args.task, device=device, with_discriminator=True)
     args.device = device
+    from ..perf import release_free_memory
+
+    release_free_memory()  # the file's state dict, read and copied into the network: back to the system
     if args.fast:  # BN with batch statistics (pix2pix --batch-stats) must stay a BN
         probe = app.probe_input(model) if hasattr(app, "probe_input") else None
         model.fast(fold_bn=not getattr(args, "batch_stats", False), probe=probe)
