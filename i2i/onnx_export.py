@@ -135,18 +135,22 @@ def export_onnx(model: Any, folder: str | Path, verify: bool = True) -> list[Exp
             raise OnnxError(f"{model.path}: {slot} cannot be exported to ONNX ({type(e).__name__}: "
                             f"{str(e).splitlines()[0][:160]})") from None
         contract = onnx_contract(model, slot, inputs)
-        with writing(tmp):
-            _describe(tmp, contract)
+        diff, span = (math.nan, math.nan)
+        try:  # checked and verified before it takes its name: a failed export leaves no file (nor an older one lost)
+            with writing(tmp):
+                _describe(tmp, contract)
+            _check_graph(tmp, shown=path)
+            if verify:
+                diff, span = _verify(model, net, tmp, shown=path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         with writing(path):
             tmp.replace(path)
-        _check_graph(path)
         card_path = path.with_suffix(".json")
         with writing(card_path):
             card_path.write_text(json.dumps({"file": path.name, **{k.removeprefix("i2i."): _maybe_json(v) for k, v in contract.items()}},
                                             indent=2, ensure_ascii=False) + "\n")
-        diff, span = (math.nan, math.nan)
-        if verify:
-            diff, span = _verify(model, net, path)
         done.append(Exported(slot, path, list(inputs), diff, span))
     return done
 
@@ -203,19 +207,22 @@ def is_onnx_folder(folder: Path) -> bool:
     return all(p.is_file() and not p.is_symlink() and ours(p) for p in folder.iterdir())
 
 
-def _check_graph(path: Path) -> None:
+def _check_graph(path: Path, shown: Path | None = None) -> None:
     """The ONNX checker (``onnx.checker.check_model``, with shape inference): a well-formed graph
-    in opset ``OPSET`` before any runtime sees it; one line naming the file otherwise."""
+    in opset ``OPSET`` before any runtime sees it; one line naming the file (``shown``: the name it
+    is exported under) otherwise."""
     import onnx
 
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as e:  # noqa: BLE001  (onnx raises ValidationError and friends)
-        raise OnnxError(f"{path}: not a valid ONNX model ({str(e).splitlines()[0][:160]})") from None
+        raise OnnxError(f"{shown or path}: not a valid ONNX model ({str(e).splitlines()[0][:160]})") from None
 
 
-def _verify(model: Any, net: nn.Module, path: Path) -> tuple[float, float]:
-    """max |ORT - PyTorch| on a batch of 2 at 1.5× the traced side (dynamic axes really dynamic)."""
+def _verify(model: Any, net: nn.Module, path: Path, shown: Path | None = None) -> tuple[float, float]:
+    """max |ORT - PyTorch| on a batch of 2 at 1.5× the traced side (dynamic axes really dynamic);
+    errors name ``shown`` (the name the file is exported under), else ``path``."""
+    shown = shown or path
     first, _ = example_inputs(model, net)
     side = None
     if "image" in first:
@@ -226,11 +233,11 @@ def _verify(model: Any, net: nn.Module, path: Path) -> tuple[float, float]:
         want = net(*inputs.values()).float()
     got = OnnxNet(path, providers=["CPUExecutionProvider"])(*inputs.values())
     if got.shape != want.shape:
-        raise OnnxError(f"{path}: onnxruntime gives shape {tuple(got.shape)}, PyTorch {tuple(want.shape)}")
+        raise OnnxError(f"{shown}: onnxruntime gives shape {tuple(got.shape)}, PyTorch {tuple(want.shape)}")
     diff = float((got - want).abs().max())
     span = float(want.max() - want.min()) or 1.0
     if not diff <= TOLERANCE * span:
-        raise OnnxError(f"{path}: onnxruntime differs from PyTorch by {diff:.3g} (more than {TOLERANCE:g} of the "
+        raise OnnxError(f"{shown}: onnxruntime differs from PyTorch by {diff:.3g} (more than {TOLERANCE:g} of the "
                         f"output range {span:.3g})")
     return diff, span
 
