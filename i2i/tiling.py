@@ -309,9 +309,9 @@ def run_staged(plan: StagePlan, image: Tensor, scale: int, tile: int, body_tile:
     total = stage_tiles(h, w, body_tile) * (1 + len(plan.blocks)) + stage_tiles(h, w, tile)
     done = 0
 
-    def tick(k: int = 1) -> None:
+    def tick() -> None:
         nonlocal done
-        done += k
+        done += 1
         if progress is not None:
             progress(done, total)
 
