@@ -40,7 +40,7 @@ from .errors import CheckpointError
 from .junyanz import JUNYANZ_LICENCE, JUNYANZ_NAME, is_junyanz, junyanz_generator
 from .nn.srvgg import compact_stage_plan
 from .readers import LoadedModel, file_sha256
-from .tiling import StagePlan, dense_block_lean
+from .tiling import StagePlan, rrdb_lean
 
 __all__ = ["SpandrelReader", "JunyanzReader", "ForeignFolderReader", "FOREIGN_KEY", "junyanz_model", "read_state_dict", "LICENCES", "LICENCE_NOTES", "licence_of", "PadToSize", "peer_padding", "WEIGHT_SUFFIXES",
            "MAX_FILE_BYTES", "MAX_TENSORS"]
@@ -233,21 +233,14 @@ def spandrel_stage_plan(net: nn.Module) -> StagePlan | None:
 
 def _lean_rrdb(block: nn.Module) -> Callable[[Tensor], Tensor]:
     """spandrel's RRDB (``out · 0.2 + x`` around three dense blocks) with the dense blocks run
-    without their concatenations (:func:`i2i.tiling.dense_block_lean`: the same values, less memory);
+    without their concatenations (:func:`i2i.tiling.rrdb_lean`: the same values, less memory);
     the block itself where it is not the plain one (ESRGAN+'s 1×1 convolutions)."""
     rdbs = tuple(getattr(block, f"RDB{i}", None) for i in (1, 2, 3))
     if any(r is None or getattr(r, "conv1x1", None) is not None for r in rdbs):
         return block
 
-    def run(x: Tensor) -> Tensor:
-        if not x.is_contiguous():  # channels-last (--fast): the concatenating forward (dense_block_lean)
-            return block(x)
-        out = x
-        for r in rdbs:
-            out = dense_block_lean(out, (r.conv1, r.conv2, r.conv3, r.conv4), r.conv5, 0.2)
-        return out.mul_(0.2).add_(x)
-
-    return run
+    dense = tuple(((r.conv1, r.conv2, r.conv3, r.conv4), r.conv5, 0.2) for r in rdbs)
+    return lambda x: rrdb_lean(x, dense, 0.2, block)
 
 
 def _supported_families() -> str:

@@ -283,6 +283,21 @@ def dense_block_lean(x: Tensor, convs: tuple[Callable[[Tensor], Tensor], ...], l
     return last(x if buf is None else buf[:, :grown[-1]]).mul_(residual_scale).add_(x)
 
 
+def rrdb_lean(x: Tensor, dense_blocks: tuple[tuple[tuple[Callable[[Tensor], Tensor], ...], Callable[[Tensor], Tensor],
+                                                  float], ...],
+              residual_scale: float, forward: Callable[[Tensor], Tensor]) -> Tensor:
+    """An RRDB (``x + residual_scale · dense₃(dense₂(dense₁(x)))``, each dense block given as its
+    :func:`dense_block_lean` arguments ``(convs, last, residual_scale)``) without concatenations, for
+    NCHW inputs; channels-last ones (``--fast``) run the block's own ``forward`` (see
+    :func:`dense_block_lean`). The staged body's RRDB stage, for i2i's and spandrel's classes."""
+    if not x.is_contiguous():
+        return forward(x)
+    out = x
+    for convs, last, scale in dense_blocks:
+        out = dense_block_lean(out, convs, last, scale)
+    return out.mul_(residual_scale).add_(x)
+
+
 def stage_tiles(h: int, w: int, tile: int) -> int:
     """Tiles of a ``tile`` grid on an h × w image (the progress bar's unit)."""
     return -(-h // tile) * -(-w // tile)

@@ -48,7 +48,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..registry import GENERATORS
-from ..tiling import StagePlan, dense_block_lean
+from ..tiling import StagePlan, rrdb_lean
 
 __all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock", "basicsr_keys"]
 
@@ -99,15 +99,11 @@ class RRDB(nn.Module):
     @torch.no_grad()
     def lean(self, x: Tensor) -> Tensor:
         """:meth:`forward`'s values for inference, the dense blocks without their concatenations
-        (:func:`i2i.tiling.dense_block_lean`): the staged body's stage. Channels-last inputs
+        (:func:`i2i.tiling.rrdb_lean`): the staged body's stage. Channels-last inputs
         (``--fast``) run :meth:`forward`."""
-        if not x.is_contiguous():
-            return self(x)
-        out = x
-        for rdb in (self.rdb1, self.rdb2, self.rdb3):
-            convs = tuple((lambda t, c=c: F.leaky_relu(c(t), 0.2)) for c in (rdb.conv1, rdb.conv2, rdb.conv3, rdb.conv4))
-            out = dense_block_lean(out, convs, rdb.conv5, rdb.residual_scale)
-        return out.mul_(self.residual_scale).add_(x)
+        dense = tuple((tuple((lambda t, c=c: F.leaky_relu(c(t), 0.2)) for c in (r.conv1, r.conv2, r.conv3, r.conv4)),
+                       r.conv5, r.residual_scale) for r in (self.rdb1, self.rdb2, self.rdb3))
+        return rrdb_lean(x, dense, self.residual_scale, self)
 
 
 @GENERATORS.register("rrdbnet")

@@ -152,9 +152,8 @@ def stage_plan(G: nn.Module) -> StagePlan | None:
                 return f(*xs)
         return run
 
-    return StagePlan(head=under(plan.head), blocks=tuple(under(b) for b in plan.blocks), tail=under(plan.tail),
-                     head_radius=plan.head_radius, block_radius=plan.block_radius, tail_radius=plan.tail_radius,
-                     width=plan.width, min_size=plan.min_size)
+    return dataclasses.replace(plan, head=under(plan.head), blocks=tuple(under(b) for b in plan.blocks),
+                               tail=under(plan.tail))
 
 
 # --- the core: (1, 3, h, w) float -> upscaled buffer ------------------------------------------
